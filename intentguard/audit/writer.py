@@ -1,0 +1,177 @@
+"""The audit writer: decisions are enqueued on the hot path and written by a worker thread.
+
+``session.check`` only appends a small tuple to a deque. A daemon thread (and every
+``flush()``) turns entries into :class:`AuditRecord` values in order, links them into a hash
+chain and hands each to every sink. A sink that raises is reported to ``on_error`` and
+never changes a decision or stops the other sinks.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from intentguard.audit.record import DECISION_EVENT, GENESIS, AuditRecord, DecisionEvent, ReasonEntry, args_digest
+
+if TYPE_CHECKING:
+    from intentguard.decision import Decision
+    from intentguard.guard import Session
+
+__all__ = ["AuditSink", "AuditWriter", "SinkErrorHandler"]
+
+_log = logging.getLogger("intentguard.audit")
+
+
+@runtime_checkable
+class AuditSink(Protocol):
+    """Anything that accepts audit records, one at a time, in order."""
+
+    def __call__(self, record: AuditRecord, /) -> None: ...
+
+
+SinkErrorHandler = Callable[[AuditSink, AuditRecord, BaseException], None]
+
+
+def _log_sink_error(sink: AuditSink, record: AuditRecord, error: BaseException) -> None:
+    _log.error("audit sink %r failed on record %s: %s", sink, record.jti, error, exc_info=error)
+
+
+def _close_at_exit(ref: weakref.ref[AuditWriter]) -> None:
+    writer = ref()
+    if writer is not None:
+        writer.close()
+
+
+Entry = tuple["Session", int, float, str, "str | None", Any, "Decision"]
+
+
+class AuditWriter:
+    """Orders decisions into hash-chained records and feeds them to sinks."""
+
+    def __init__(
+        self,
+        sinks: Iterable[AuditSink],
+        *,
+        ids: Callable[[], str],
+        clock: Callable[[], float],
+        on_error: SinkErrorHandler | None = None,
+        interval: float = 0.05,
+    ) -> None:
+        self._sinks: list[AuditSink] = list(sinks)
+        self._ids = ids
+        self._clock = clock
+        self._on_error = on_error or _log_sink_error
+        self._interval = interval
+        self._pending: deque[Entry] = deque()
+        self._drain_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self._prev = GENESIS
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        atexit.register(_close_at_exit, weakref.ref(self))
+
+    @property
+    def enabled(self) -> bool:
+        """True when at least one sink listens."""
+        return bool(self._sinks)
+
+    def add_sink(self, sink: AuditSink) -> None:
+        """Start feeding one more sink (records written from now on)."""
+        self.flush()
+        self._sinks.append(sink)
+
+    def remove_sink(self, sink: AuditSink) -> None:
+        """Stop feeding a sink, after everything enqueued so far has reached it."""
+        self.flush()
+        self._sinks.remove(sink)
+
+    def submit(self, entry: Entry) -> None:
+        """Enqueue one decision; cheap and non-blocking (called on the hot path)."""
+        self._pending.append(entry)
+        if self._thread is None:
+            self._start()
+
+    def flush(self) -> None:
+        """Write everything enqueued so far, in the calling thread."""
+        with self._drain_lock:
+            pending = self._pending
+            while pending:
+                record = self._build(pending.popleft())
+                for sink in tuple(self._sinks):
+                    try:
+                        sink(record)
+                    except Exception as exc:  # noqa: BLE001 - a sink never breaks the trail
+                        self._report(sink, record, exc)
+
+    def close(self) -> None:
+        """Write what is pending, stop the worker, and close sinks that have ``close()``."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        self.flush()
+        for sink in self._sinks:
+            close = getattr(sink, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception as exc:  # noqa: BLE001
+                    _log.error("closing audit sink %r failed: %s", sink, exc, exc_info=exc)
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None and not self._closed:
+                thread = threading.Thread(target=self._run, name="intentguard-audit", daemon=True)
+                thread.start()
+                self._thread = thread
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(self._interval)
+            self.flush()
+
+    def _report(self, sink: AuditSink, record: AuditRecord, error: BaseException) -> None:
+        try:
+            self._on_error(sink, record, error)
+        except Exception:  # noqa: BLE001 - the error handler itself must not break the writer
+            _log.exception("audit error handler failed")
+
+    def _build(self, entry: Entry) -> AuditRecord:
+        session, seq, now, tool, call_id, args, decision = entry
+        principal = session.principal
+        event = DecisionEvent(
+            seq=seq,
+            session=session.id,
+            intent=session.grant.intent,
+            intent_version=session.grant.version,
+            agent=session.agent.id,
+            actors=[principal.user, session.agent.id],
+            root_auth=session.root_auth,
+            call_id=call_id,
+            tool=tool,
+            args_sha256=args_digest(args),
+            effect=decision.effect.name,
+            reasons=[ReasonEntry(code=reason.code.value, message=reason.message) for reason in decision.reasons],
+            score=decision.score,
+        )
+        record = AuditRecord(
+            jti=self._ids(),
+            iat=int(self._clock()),
+            toe=now,
+            txn=session.id,
+            aud=principal.tenant,
+            sub=principal.user,
+            events={DECISION_EVENT: event},
+            prev=self._prev,
+        )
+        self._prev = record.digest()
+        return record

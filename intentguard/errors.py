@@ -1,0 +1,116 @@
+"""Every error intentguard raises, split by who must act.
+
+::
+
+    IntentguardError                 the root: catch this to catch everything of ours
+    ├── ConfigurationError           the developer must fix code or configuration
+    │   ├── InvalidIntentSchema      an intent schema file is wrong (``.problems``)
+    │   ├── InvalidParameters        spawn-time parameters do not fit the schema (``.problems``)
+    │   ├── GrantWideningError       an attenuation asked for more than the grant holds
+    │   └── MissingExtraError        an optional feature's extra is not installed
+    └── DecisionError                a check did not ALLOW (``.decision``)
+        ├── Denied                   the decision is DENY
+        └── ConfirmationRequired     the decision is CONFIRM: a human must approve first
+
+Decisions are values (:class:`intentguard.Decision`); ``Denied`` and
+``ConfirmationRequired`` exist only for callers who prefer ``session.enforce(call)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from intentguard.decision import Decision
+
+__all__ = [
+    "ConfigurationError",
+    "ConfirmationRequired",
+    "DecisionError",
+    "Denied",
+    "GrantWideningError",
+    "IntentguardError",
+    "InvalidIntentSchema",
+    "InvalidParameters",
+    "MissingExtraError",
+    "Problem",
+]
+
+
+class IntentguardError(Exception):
+    """The root of every error intentguard raises."""
+
+
+class ConfigurationError(IntentguardError):
+    """The developer must fix code or configuration; nothing was decided."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem found in a document: where it is, what is wrong, what to do."""
+
+    source: str
+    path: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.source}: {self.path}: {self.message}"
+        return f"{text}; {self.hint}" if self.hint else text
+
+
+class _ProblemsError(ConfigurationError):
+    """A configuration error that lists every problem found, not just the first."""
+
+    headline = "problems found"
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        count = len(self.problems)
+        lines = [f"{count} {self.headline}:" if count != 1 else f"1 {self.headline[:-1]}:"]
+        lines += [f"  - {problem}" for problem in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class InvalidIntentSchema(_ProblemsError):
+    """An intent schema document is malformed; ``.problems`` names each with its JSON path."""
+
+    headline = "problems in intent schema"
+
+
+class InvalidParameters(_ProblemsError):
+    """Spawn-time parameters do not satisfy the intent schema's ``parameters``."""
+
+    headline = "problems in intent parameters"
+
+
+class GrantWideningError(ConfigurationError):
+    """An attenuation asked for a tool, a budget or a lifetime beyond its parent grant."""
+
+
+class MissingExtraError(ConfigurationError, ImportError):
+    """An optional feature needs an extra that is not installed."""
+
+    def __init__(self, feature: str, extra: str, module: str) -> None:
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs the {module!r} package; install it with `pip install 'intentguard[{extra}]'`."
+        )
+
+
+class DecisionError(IntentguardError):
+    """A check did not allow a call; ``.decision`` holds the full decision."""
+
+    def __init__(self, decision: Decision) -> None:
+        self.decision = decision
+        super().__init__(decision.explain())
+
+
+class Denied(DecisionError):
+    """The guard denied the call."""
+
+
+class ConfirmationRequired(DecisionError):
+    """The call may run only after a human approves it."""

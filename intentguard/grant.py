@@ -1,0 +1,280 @@
+"""Grants: what one intent allows, compiled once, evaluated per call, narrowed never widened.
+
+A :class:`Grant` is immutable. It is compiled from an :class:`~intentguard.intent.Intent`
+and the time it starts; :meth:`Grant.evaluate` is a pure function of the call, ``now`` and
+the calls already made. :meth:`Grant.attenuate` returns a narrower grant and raises
+:class:`~intentguard.errors.GrantWideningError` if asked for anything more.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from intentguard.clock import format_duration, format_time
+from intentguard.constraints import Check, compile_arg, describe
+from intentguard.decision import Reason, ReasonCode
+from intentguard.errors import GrantWideningError
+
+if TYPE_CHECKING:
+    from intentguard.intent import Intent
+    from intentguard.schema import ArgSpec
+
+__all__ = ["Grant", "ToolPolicy"]
+
+ArgChecks = tuple[tuple[str, Check], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolPolicy:
+    """One tool as the grant allows it: privilege, budget, and compiled argument checks."""
+
+    name: str
+    high_privilege: bool
+    max_calls: int
+    allow_unknown: bool
+    names: frozenset[str]
+    required: frozenset[str]
+    checks: ArgChecks
+    deny: tuple[tuple[str, ArgChecks], ...] = ()
+
+    def argument_reasons(self, args: Mapping[str, Any]) -> list[Reason]:
+        """Every argument problem of a call to this tool (missing, unknown, constraint, deny rule)."""
+        reasons: list[Reason] = []
+        name = self.name
+        keys = args.keys()
+        if not self.required <= keys:
+            for arg in sorted(self.required - keys):
+                reasons.append(
+                    Reason(ReasonCode.MISSING_ARGUMENT, f"argument {arg!r} of tool {name!r} is required but missing.")
+                )
+        if not self.allow_unknown and not keys <= self.names:
+            unknown = sorted(map(str, keys - self.names))
+            reasons.append(
+                Reason(
+                    ReasonCode.UNKNOWN_ARGUMENT,
+                    f"argument(s) {', '.join(map(repr, unknown))} of tool {name!r} are not declared; "
+                    "only declared arguments may be passed.",
+                )
+            )
+        for arg, check in self.checks:
+            if arg in args:
+                value = args[arg]
+                problem = check(value)
+                if problem is not None:
+                    reasons.append(
+                        Reason(
+                            ReasonCode.ARG_CONSTRAINT,
+                            f"argument {arg!r} of tool {name!r} is {describe(value)} but {problem}.",
+                        )
+                    )
+        for sentence, conditions in self.deny:
+            if all(arg in args and check(args[arg]) is None for arg, check in conditions):
+                reasons.append(Reason(ReasonCode.DENY_RULE, sentence))
+        return reasons
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """The minimal, time-bounded toolset one intent allows, with budgets and decay."""
+
+    intent: str
+    version: str
+    params: Mapping[str, Any]
+    issued_at: float
+    expires_at: float
+    tools: Mapping[str, ToolPolicy]
+    max_calls: int | None
+    max_depth: int
+    decay: tuple[tuple[float, frozenset[str], str], ...] = ()
+
+    @classmethod
+    def compile(cls, intent: Intent, *, now: float, ttl: timedelta | None = None) -> Grant:
+        """Compile an intent into a grant that starts at ``now``.
+
+        ``ttl`` may only shorten the schema's own ttl.
+        """
+        schema = intent.schema
+        params = intent.params
+        lifetime = schema.ttl if ttl is None else min(ttl, schema.ttl)
+        tools: dict[str, ToolPolicy] = {}
+        for name, spec in schema.tools.items():
+            deny = tuple(
+                (
+                    f"{rule.reason.rstrip('.')} (deny rule {index} of intent {schema.name!r}).",
+                    _compile_args(rule.args, params, f"deny[{index}]"),
+                )
+                for index, rule in enumerate(schema.deny)
+                if fnmatch.fnmatchcase(name, rule.tool)
+            )
+            tools[name] = ToolPolicy(
+                name=name,
+                high_privilege=spec.privilege.value == "high",
+                max_calls=spec.max_calls,
+                allow_unknown=spec.unknown_arguments.value == "allow",
+                names=frozenset(spec.args),
+                required=frozenset(arg for arg, arg_spec in spec.args.items() if not arg_spec.optional),
+                checks=_compile_args(spec.args, params, f"tools.{name}"),
+                deny=deny,
+            )
+        decay = []
+        for index, rule in enumerate(schema.decay):
+            dropped = set(rule.tools)
+            if rule.drop is not None:
+                dropped |= {name for name, spec in schema.tools.items() if spec.privilege is rule.drop}
+            decay.append(
+                (
+                    now + rule.after.total_seconds(),
+                    frozenset(dropped),
+                    f"{format_duration(rule.after)} after the grant started (decay rule {index})",
+                )
+            )
+        return cls(
+            intent=schema.name,
+            version=schema.version,
+            params=params,
+            issued_at=now,
+            expires_at=now + lifetime.total_seconds(),
+            tools=MappingProxyType(tools),
+            max_calls=schema.max_calls,
+            max_depth=schema.max_depth,
+            decay=tuple(sorted(decay, key=lambda item: item[0])),
+        )
+
+    def active_tools(self, now: float) -> frozenset[str]:
+        """The tools callable at ``now``: none once expired, decayed ones removed."""
+        if not self.issued_at <= now < self.expires_at:
+            return frozenset()
+        active = set(self.tools)
+        for at, dropped, _ in self.decay:
+            if now >= at:
+                active -= dropped
+        return frozenset(active)
+
+    def evaluate(self, name: str, args: Mapping[str, Any], now: float, used: int, used_total: int) -> list[Reason]:
+        """Every reason to deny a call at ``now``, given the calls already made; empty means allowed.
+
+        ``used`` counts earlier calls of this tool in the session, ``used_total`` of any tool.
+        """
+        policy = self.tools.get(name)
+        if policy is None:
+            return [
+                Reason(
+                    ReasonCode.TOOL_NOT_IN_INTENT,
+                    f"tool {name!r} is not in intent {self.intent!r}; widen the schema or start a new intent.",
+                )
+            ]
+        if now >= self.expires_at:
+            return [
+                Reason(
+                    ReasonCode.GRANT_EXPIRED,
+                    f"the grant for intent {self.intent!r} expired at {format_time(self.expires_at)}; "
+                    "start a new intent.",
+                )
+            ]
+        if now < self.issued_at:
+            return [
+                Reason(
+                    ReasonCode.GRANT_NOT_YET_VALID,
+                    f"the grant for intent {self.intent!r} starts at {format_time(self.issued_at)}.",
+                )
+            ]
+        if self.decay and now >= self.decay[0][0]:
+            for at, dropped, when in self.decay:
+                if now >= at and name in dropped:
+                    return [Reason(ReasonCode.TOOL_DECAYED, f"tool {name!r} dropped out of the grant {when}.")]
+        reasons: list[Reason] = []
+        if used >= policy.max_calls:
+            reasons.append(
+                Reason(
+                    ReasonCode.BUDGET_EXHAUSTED,
+                    f"tool {name!r} has used its budget of {policy.max_calls} call(s) in this session.",
+                )
+            )
+        if self.max_calls is not None and used_total >= self.max_calls:
+            reasons.append(
+                Reason(
+                    ReasonCode.BUDGET_EXHAUSTED, f"the session has used its budget of {self.max_calls} tool call(s)."
+                )
+            )
+        if policy.checks or policy.required or not policy.allow_unknown or policy.deny:
+            reasons.extend(policy.argument_reasons(args))
+        return reasons
+
+    def attenuate(
+        self,
+        *,
+        tools: Iterable[str] | None = None,
+        expires_at: float | None = None,
+        max_calls: int | None = None,
+        tool_max_calls: Mapping[str, int] | None = None,
+        args: Mapping[str, Mapping[str, ArgSpec]] | None = None,
+        drop_high_privilege: bool = False,
+    ) -> Grant:
+        """A narrower grant: fewer tools, an earlier expiry, smaller budgets, extra argument checks.
+
+        Extra argument checks are added to the existing ones (both must hold); they never
+        change which arguments are declared or required. Raises :class:`GrantWideningError`
+        when asked for anything this grant does not hold.
+        """
+        keep = set(self.tools) if tools is None else set(tools)
+        extra = keep - set(self.tools)
+        if extra:
+            raise GrantWideningError(
+                f"tool(s) {sorted(extra)!r} are not in the grant for intent {self.intent!r}; "
+                "an attenuation can only remove tools."
+            )
+        if drop_high_privilege:
+            keep = {name for name in keep if not self.tools[name].high_privilege}
+        new_expiry = self.expires_at
+        if expires_at is not None:
+            if expires_at > self.expires_at:
+                raise GrantWideningError(
+                    f"expiry {format_time(expires_at)} is later than the grant's "
+                    f"{format_time(self.expires_at)}; an attenuation can only shorten it."
+                )
+            new_expiry = expires_at
+        new_total = self.max_calls
+        if max_calls is not None:
+            if self.max_calls is not None and max_calls > self.max_calls:
+                raise GrantWideningError(
+                    f"session budget {max_calls} exceeds the grant's {self.max_calls}; "
+                    "an attenuation can only lower it."
+                )
+            new_total = max_calls
+        budgets = dict(tool_max_calls or {})
+        extra_checks = dict(args or {})
+        for name in set(budgets) | set(extra_checks):
+            if name not in keep:
+                raise GrantWideningError(
+                    f"tool {name!r} is not in the attenuated grant; it cannot be given a "
+                    "budget or argument constraints."
+                )
+        policies: dict[str, ToolPolicy] = {}
+        for name in sorted(keep):
+            policy = self.tools[name]
+            if name in budgets:
+                if budgets[name] > policy.max_calls:
+                    raise GrantWideningError(
+                        f"budget {budgets[name]} for tool {name!r} exceeds the grant's {policy.max_calls}; "
+                        "an attenuation can only lower it."
+                    )
+                policy = replace(policy, max_calls=budgets[name])
+            if name in extra_checks:
+                added = _compile_args(extra_checks[name], self.params, f"attenuation.{name}")
+                policy = replace(policy, checks=policy.checks + added)
+            policies[name] = policy
+        return replace(self, expires_at=new_expiry, tools=MappingProxyType(policies), max_calls=new_total)
+
+
+def _compile_args(specs: Mapping[str, ArgSpec], params: Mapping[str, Any], where: str) -> ArgChecks:
+    compiled = []
+    for arg, spec in specs.items():
+        check = compile_arg(spec, params, where=f"{where}.args.{arg}")
+        if check is not None:
+            compiled.append((arg, check))
+    return tuple(compiled)

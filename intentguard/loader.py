@@ -1,0 +1,297 @@
+"""Reading intent schema files: size limit, strict YAML/JSON, meta-schema, semantic checks.
+
+Every problem is collected before anything is raised, so one run of
+``intentguard validate`` shows the author everything to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, ValidationError, best_match
+from pydantic import ValidationError as PydanticValidationError
+
+from intentguard.errors import ConfigurationError, InvalidIntentSchema, Problem
+from intentguard.schema import ArgSpec, ArgType, IntentSchema, ParamRef
+
+__all__ = ["MAX_SCHEMA_BYTES", "load_schema", "load_schemas", "meta_schema", "parse_schema"]
+
+MAX_SCHEMA_BYTES = 1 << 20
+"""Intent schema files larger than this (1 MiB) are refused unread."""
+
+SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+
+_NUMERIC = {"minimum", "maximum"}
+_STRING_ONLY = {"pattern", "prefix"}
+
+
+@cache
+def meta_schema() -> dict[str, Any]:
+    """The shipped JSON Schema (2020-12) that every intent schema document must satisfy."""
+    text = resources.files("intentguard").joinpath("meta/intent-schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@cache
+def _meta_validator() -> Draft202012Validator:
+    return Draft202012Validator(meta_schema())
+
+
+def load_schema(path: str | Path) -> IntentSchema:
+    """Load one intent schema file (``.yaml``, ``.yml`` or ``.json``).
+
+    Raises :class:`InvalidIntentSchema` listing every problem found.
+    """
+    path = Path(path)
+    source = str(path)
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise InvalidIntentSchema(
+            [Problem(source, "$", f"unknown file type {path.suffix!r}", "name it .yaml, .yml or .json")]
+        )
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SCHEMA_BYTES + 1)
+    except OSError as exc:
+        raise InvalidIntentSchema(
+            [Problem(source, "$", f"cannot read file: {exc.strerror}", "check the path")]
+        ) from exc
+    if len(raw) > MAX_SCHEMA_BYTES:
+        raise InvalidIntentSchema(
+            [Problem(source, "$", f"file is larger than {MAX_SCHEMA_BYTES} bytes", "an intent schema is a few KiB")]
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidIntentSchema(
+            [Problem(source, "$", f"not UTF-8 (byte {exc.start})", "save the file as UTF-8")]
+        ) from exc
+    return parse_schema(_parse_text(text, kind, source), source=source)
+
+
+def load_schemas(paths: Iterable[str | Path]) -> dict[str, IntentSchema]:
+    """Load schema files and every schema file in the given directories, keyed by name.
+
+    All files are read before anything is raised; two schemas with one name are an error.
+    """
+    schemas: dict[str, IntentSchema] = {}
+    origins: dict[str, str] = {}
+    problems: list[Problem] = []
+    for path in _expand(paths):
+        try:
+            schema = load_schema(path)
+        except InvalidIntentSchema as exc:
+            problems.extend(exc.problems)
+            continue
+        if schema.name in schemas:
+            problems.append(
+                Problem(
+                    str(path),
+                    "$.name",
+                    f"intent {schema.name!r} is also defined in {origins[schema.name]}",
+                    "give each schema its own name",
+                )
+            )
+            continue
+        schemas[schema.name] = schema
+        origins[schema.name] = str(path)
+    if problems:
+        raise InvalidIntentSchema(problems)
+    return schemas
+
+
+def parse_schema(document: Any, *, source: str = "<document>") -> IntentSchema:
+    """Validate an already-parsed document (a mapping) and build the :class:`IntentSchema`."""
+    problems = [_problem(source, error) for error in _meta_validator().iter_errors(document)]
+    if problems:
+        raise InvalidIntentSchema(sorted(problems, key=lambda problem: problem.path))
+    try:
+        schema = IntentSchema.model_validate(document)
+    except (PydanticValidationError, ConfigurationError) as exc:
+        raise InvalidIntentSchema([Problem(source, "$", str(exc).splitlines()[0], "fix the value")]) from exc
+    problems = list(_semantic_problems(schema, source))
+    if problems:
+        raise InvalidIntentSchema(problems)
+    return schema
+
+
+def _expand(paths: Iterable[str | Path]) -> Iterator[Path]:
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            yield from sorted(child for child in path.iterdir() if child.suffix.lower() in SUFFIXES)
+        else:
+            yield path
+
+
+class _StrictYamlLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases (no billion-laughs expansion) and duplicate keys."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.MarkedYAMLError("while reading", None, "aliases (*name) are not allowed", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.MarkedYAMLError(
+                    "while reading a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _parse_text(text: str, kind: str, source: str) -> Any:
+    try:
+        if kind == "json":
+            return json.loads(text, object_pairs_hook=_reject_duplicates)
+        return yaml.load(text, Loader=_StrictYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "$"
+        raise InvalidIntentSchema([Problem(source, where, f"invalid YAML: {exc.problem}", "fix the syntax")]) from exc
+    except yaml.YAMLError as exc:
+        raise InvalidIntentSchema([Problem(source, "$", f"invalid YAML: {exc}", "fix the syntax")]) from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidIntentSchema(
+            [Problem(source, f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}", "fix the syntax")]
+        ) from exc
+    except (ValueError, RecursionError) as exc:
+        raise InvalidIntentSchema([Problem(source, "$", f"cannot parse: {exc}", "fix the document")]) from exc
+
+
+_HINTS = {
+    "required": "add the missing key",
+    "additionalProperties": "remove the key or check its spelling",
+    "type": "use a value of the type named",
+    "pattern": "use only the characters the pattern allows",
+    "enum": "use one of the values listed",
+    "minimum": "use a larger value",
+    "exclusiveMinimum": "use a larger value",
+    "maximum": "use a smaller value",
+    "minProperties": "declare at least one entry",
+    "minLength": "give a non-empty value",
+}
+
+
+def _problem(source: str, error: ValidationError) -> Problem:
+    detail = best_match(error.context) if error.context else error
+    path = detail.json_path if error.context else error.json_path
+    message = detail.message
+    if len(message) > 300:
+        message = message[:300] + "..."
+    return Problem(
+        source, path, message, _HINTS.get(str(detail.validator), "see the intent schema reference in README.md")
+    )
+
+
+def _semantic_problems(schema: IntentSchema, source: str) -> Iterator[Problem]:
+    params = schema.parameters
+    try:
+        Draft202012Validator.check_schema(params)
+    except SchemaError as exc:
+        path = "$.parameters" + exc.json_path[1:]
+        yield Problem(source, path, f"not a valid JSON Schema: {exc.message}", "fix the parameters schema")
+        return
+    if params.get("type") != "object":
+        yield Problem(
+            source, "$.parameters.type", "parameters must be a JSON Schema of type 'object'", "set type: object"
+        )
+    declared = set(params.get("properties", {}))
+    required = set(params.get("required", []))
+    for name, tool in schema.tools.items():
+        for arg, spec in tool.args.items():
+            yield from _arg_problems(spec, f"$.tools.{name}.args.{arg}", source, declared, required)
+    for index, rule in enumerate(schema.deny):
+        for arg, spec in rule.args.items():
+            yield from _arg_problems(spec, f"$.deny[{index}].args.{arg}", source, declared, required)
+    ttl = schema.ttl
+    for index, decay in enumerate(schema.decay):
+        where = f"$.decay[{index}]"
+        if decay.drop is None and not decay.tools:
+            yield Problem(source, where, "a decay rule must drop a privilege or name tools", "add 'drop' or 'tools'")
+        for dropped in decay.tools:
+            if dropped not in schema.tools:
+                yield Problem(
+                    source, f"{where}.tools", f"tool {dropped!r} is not declared in tools", "name a declared tool"
+                )
+        if decay.after >= ttl:
+            yield Problem(
+                source,
+                f"{where}.after",
+                f"{decay.after} is not shorter than the ttl {ttl}, so it never applies",
+                "use a shorter 'after' or remove the rule",
+            )
+
+
+def _arg_problems(spec: ArgSpec, where: str, source: str, declared: set[str], required: set[str]) -> Iterator[Problem]:
+    for field in ("equals", "one_of", "minimum", "maximum", "prefix"):
+        value = getattr(spec, field)
+        if isinstance(value, ParamRef):
+            if value.param not in declared:
+                yield Problem(
+                    source,
+                    f"{where}.{field}.param",
+                    f"parameter {value.param!r} is not declared",
+                    "declare it under parameters.properties",
+                )
+            elif value.param not in required:
+                yield Problem(
+                    source,
+                    f"{where}.{field}.param",
+                    f"parameter {value.param!r} is not required",
+                    "list it under parameters.required: a constraint cannot rest on a missing value",
+                )
+    if spec.pattern is not None:
+        try:
+            re.compile(spec.pattern)
+        except re.error as exc:
+            yield Problem(
+                source,
+                f"{where}.pattern",
+                f"invalid regular expression {spec.pattern!r}: {exc}",
+                "fix the pattern (Python re syntax)",
+            )
+    kind = spec.type
+    given = spec.model_fields_set
+    if kind is not None:
+        if given & _NUMERIC and kind not in (ArgType.NUMBER, ArgType.INTEGER):
+            yield Problem(
+                source,
+                where,
+                f"minimum/maximum cannot apply to type {kind.value!r}",
+                "remove them or use type number or integer",
+            )
+        if given & _STRING_ONLY and kind is not ArgType.STRING:
+            yield Problem(
+                source, where, f"pattern/prefix cannot apply to type {kind.value!r}", "remove them or use type string"
+            )
+        if "each" in given and kind is not ArgType.ARRAY:
+            yield Problem(source, f"{where}.each", f"'each' cannot apply to type {kind.value!r}", "use type array")
+    lo, hi = spec.minimum, spec.maximum
+    if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > hi:
+        yield Problem(source, where, f"minimum {lo!r} is greater than maximum {hi!r}", "swap or fix them")
+    if spec.each is not None:
+        yield from _arg_problems(spec.each, f"{where}.each", source, declared, required)

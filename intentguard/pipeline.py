@@ -1,0 +1,111 @@
+"""The check pipeline: stages that may only make a decision stricter, assembled once.
+
+A stage looks at a call and returns ``None`` (no objection) or a :class:`Verdict`. The
+pipeline combines verdicts with ``max`` over effects, so no stage can loosen what an
+earlier one decided; it stops at the first DENY. A stage that raises turns the call into
+a DENY with ``CHECK_FAILED`` naming the exception: the pipeline never raises and never
+fails open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from intentguard.constraints import describe
+from intentguard.decision import ALLOW, Decision, Effect, Reason, ReasonCode
+
+if TYPE_CHECKING:
+    from intentguard.guard import Session
+
+__all__ = ["Stage", "ToolCall", "Verdict", "grant_stage", "liveness_stage", "run_pipeline", "shape_stage"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A tool call the agent is about to make: the tool's name, its arguments, the call id."""
+
+    name: str
+    args: Mapping[str, Any]
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One stage's objection: an effect stricter than ALLOW and the reasons for it."""
+
+    effect: Effect
+    reasons: tuple[Reason, ...]
+
+
+class Stage(Protocol):
+    """A pipeline stage: reads the session and the call at ``now``, objects or returns None."""
+
+    def __call__(self, session: Session, call: ToolCall, now: float, /) -> Verdict | None: ...
+
+
+def shape_stage(session: Session, call: ToolCall, now: float, /) -> Verdict | None:
+    """Deny calls that are not shaped like a tool call: a non-string name, non-mapping args.
+
+    Non-string argument names need no check here: they are never declared, so the grant
+    treats them as unknown arguments.
+    """
+    name, args = call.name, call.args
+    if name.__class__ is str and args.__class__ is dict:
+        return None
+    if not isinstance(name, str):
+        sentence = f"the tool name {describe(name)} is not a string."
+    elif not isinstance(args, Mapping):
+        sentence = f"the arguments of tool {name!r} are a {type(args).__name__}, not a mapping of names to values."
+    else:
+        return None
+    return Verdict(Effect.DENY, (Reason(ReasonCode.MALFORMED_CALL, sentence),))
+
+
+def liveness_stage(session: Session, call: ToolCall, now: float, /) -> Verdict | None:
+    """Deny every call of a revoked session."""
+    revoked = session.revoked
+    if revoked is None:
+        return None
+    return Verdict(Effect.DENY, (Reason(ReasonCode.SESSION_REVOKED, f"session {session.id!r} was revoked: {revoked}"),))
+
+
+def grant_stage(session: Session, call: ToolCall, now: float, /) -> Verdict | None:
+    """Tool in the grant, not expired or decayed, budgets left, arguments within constraints."""
+    name = call.name
+    reasons = session.grant.evaluate(name, call.args, now, session.used(name), session.used_total)
+    if not reasons:
+        return None
+    return Verdict(Effect.DENY, tuple(reasons))
+
+
+DEFAULT_STAGES: tuple[Stage, ...] = (shape_stage, liveness_stage, grant_stage)
+
+
+def run_pipeline(stages: Sequence[Stage], session: Session, call: ToolCall, now: float) -> Decision:
+    """Run every stage; the result is the strictest verdict, never looser than any stage's."""
+    effect = Effect.ALLOW
+    reasons: list[Reason] = []
+    for stage in stages:
+        try:
+            verdict = stage(session, call, now)
+        except Exception as exc:  # noqa: BLE001 - any failure inside a check is a DENY, by design
+            stage_name = getattr(stage, "__name__", type(stage).__name__)
+            reasons.append(
+                Reason(
+                    ReasonCode.CHECK_FAILED,
+                    f"the check {stage_name!r} failed with {type(exc).__name__}: {exc}; "
+                    "the call is denied because it could not be checked.",
+                )
+            )
+            return Decision(Effect.DENY, tuple(reasons))
+        if verdict is not None:
+            if verdict.effect > effect:
+                effect = verdict.effect
+            reasons.extend(verdict.reasons)
+            if effect is Effect.DENY:
+                break
+    if effect is Effect.ALLOW and not reasons:
+        return ALLOW
+    return Decision(effect, tuple(reasons))

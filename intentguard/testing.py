@@ -1,0 +1,145 @@
+"""Test helpers we ship and use ourselves: a frozen clock, a scripted agent, decision capture.
+
+Nothing here is a mock of intentguard: these parts drive the real guard.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from intentguard.decision import Decision
+from intentguard.pipeline import ToolCall
+
+if TYPE_CHECKING:
+    from intentguard.audit import AuditRecord
+    from intentguard.guard import Guard, Session
+
+__all__ = ["CapturedRecords", "FrozenClock", "ScriptedAgent", "Turn", "capture_decisions", "sequential_ids"]
+
+
+class FrozenClock:
+    """A clock that stands still until told to move: ``clock.advance(minutes=16)``."""
+
+    def __init__(self, start: datetime | float = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)) -> None:
+        if isinstance(start, datetime):
+            if start.tzinfo is None:
+                raise ValueError("FrozenClock needs an aware datetime, e.g. datetime(..., tzinfo=UTC)")
+            start = start.timestamp()
+        self._now = float(start)
+
+    def __call__(self) -> float:
+        return self._now
+
+    def now(self) -> datetime:
+        """The current time as an aware UTC datetime."""
+        return datetime.fromtimestamp(self._now, tz=UTC)
+
+    def advance(self, delta: timedelta | None = None, /, **units: float) -> None:
+        """Move forward by a ``timedelta`` or by keyword units (``seconds=``, ``minutes=``, ...)."""
+        step = (delta or timedelta()) + timedelta(**units)
+        if step < timedelta(0):
+            raise ValueError("a FrozenClock only moves forward")
+        self._now += step.total_seconds()
+
+    def __repr__(self) -> str:
+        return f"FrozenClock({self.now().isoformat()})"
+
+
+def sequential_ids(prefix: str = "id") -> Callable[[], str]:
+    """Deterministic ids (``id-1``, ``id-2``, ...) for tests and examples."""
+    counter = itertools.count(1)
+    return lambda: f"{prefix}-{next(counter)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One step of a scripted run: the call, the guard's decision, and the tool's result if it ran."""
+
+    call: ToolCall
+    decision: Decision
+    result: Any = None
+
+
+Step = tuple[str, Mapping[str, Any]] | ToolCall | Callable[[], object]
+
+
+class ScriptedAgent:
+    """Plays a fixed script of tool calls through a session, running only what is allowed.
+
+    A step is ``(tool, args)``, a :class:`ToolCall`, or a plain callable (for example
+    ``lambda: clock.advance(minutes=16)``) run between calls. ``on_turn`` sees every turn.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        tools: Mapping[str, Callable[..., Any]],
+        *,
+        on_turn: Callable[[Turn], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.tools = tools
+        self.on_turn = on_turn
+        self.turns: list[Turn] = []
+        self._ids = itertools.count(1)
+
+    def call(self, tool: str, args: Mapping[str, Any] | None = None) -> Turn:
+        """Ask the guard about one call and run the tool only if the decision is ALLOW."""
+        call = ToolCall(tool, {} if args is None else args, f"call-{next(self._ids)}")
+        decision = self.session.check(call)
+        result = self.tools[tool](**call.args) if decision.allowed and tool in self.tools else None
+        turn = Turn(call, decision, result)
+        self.turns.append(turn)
+        if self.on_turn is not None:
+            self.on_turn(turn)
+        return turn
+
+    def run(self, script: Iterable[Step]) -> list[Turn]:
+        """Play every step in order; returns the turns of this run."""
+        start = len(self.turns)
+        for step in script:
+            if isinstance(step, ToolCall):
+                self.call(step.name, step.args)
+            elif isinstance(step, tuple):
+                self.call(*step)
+            else:
+                step()
+        return self.turns[start:]
+
+
+class CapturedRecords:
+    """The audit records a guard wrote while capturing; reading them flushes the guard first."""
+
+    def __init__(self, guard: Guard) -> None:
+        self._guard = guard
+        self._records: list[AuditRecord] = []
+
+    def __call__(self, record: AuditRecord, /) -> None:
+        self._records.append(record)
+
+    @property
+    def records(self) -> list[AuditRecord]:
+        """Every record so far, in order."""
+        self._guard.flush()
+        return list(self._records)
+
+    @property
+    def effects(self) -> list[str]:
+        """The effect of every record so far, e.g. ``['ALLOW', 'DENY']``."""
+        return [record.decision.effect for record in self.records]
+
+
+@contextmanager
+def capture_decisions(guard: Guard) -> Iterator[CapturedRecords]:
+    """Collect the audit records ``guard`` writes inside the ``with`` block."""
+    captured = CapturedRecords(guard)
+    guard.audit.add_sink(captured)
+    try:
+        yield captured
+    finally:
+        guard.audit.remove_sink(captured)

@@ -221,15 +221,14 @@ class Grant:
         change which arguments are declared or required. Raises :class:`GrantWideningError`
         when asked for anything this grant does not hold.
         """
-        keep = set(self.tools) if tools is None else set(tools)
-        extra = keep - set(self.tools)
+        requested = set(self.tools) if tools is None else set(tools)
+        extra = requested - set(self.tools)
         if extra:
             raise GrantWideningError(
                 f"tool(s) {sorted(extra)!r} are not in the grant for intent {self.intent!r}; "
                 "an attenuation can only remove tools."
             )
-        if drop_high_privilege:
-            keep = {name for name in keep if not self.tools[name].high_privilege}
+        keep = {name for name in requested if not (drop_high_privilege and self.tools[name].high_privilege)}
         new_expiry = self.expires_at
         if expires_at is not None:
             if expires_at > self.expires_at:
@@ -249,7 +248,7 @@ class Grant:
         budgets = dict(tool_max_calls or {})
         extra_checks = dict(args or {})
         for name in set(budgets) | set(extra_checks):
-            if name not in keep:
+            if name not in requested:
                 raise GrantWideningError(
                     f"tool {name!r} is not in the attenuated grant; it cannot be given a "
                     "budget or argument constraints."

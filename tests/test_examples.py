@@ -1,0 +1,24 @@
+"""The examples run as shipped and show what they promise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_quickstart_shows_every_kind_of_decision() -> None:
+    """The demo prints an allow, an out-of-intent denial, argument denials, a spent budget and expiry."""
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "quickstart.py")], capture_output=True, text=True, check=True, timeout=60
+    )
+    out = result.stdout
+    for code in ("TOOL_NOT_IN_INTENT", "ARG_CONSTRAINT", "BUDGET_EXHAUSTED", "GRANT_EXPIRED"):
+        assert code in out
+    assert "ALLOW  lookup_order(order_id='A123')" in out
+    assert "must be at most parameter max_refund (50)" in out
+    assert "7 audit records" in out
+    assert "2 allowed, 5 denied" in out
+    assert result.stderr == ""

@@ -52,7 +52,10 @@ def to_duration(value: DurationLike, *, what: str = "duration") -> timedelta:
     elif isinstance(value, int | float):
         if not math.isfinite(value):
             raise ConfigurationError(f"{what} {value!r} is not a finite number of seconds")
-        result = timedelta(seconds=value)
+        try:
+            result = timedelta(seconds=value)
+        except OverflowError as exc:
+            raise ConfigurationError(f"{what} {value!r} is too long") from exc
     elif isinstance(value, str):
         if not value.startswith("P"):
             raise ConfigurationError(
@@ -63,7 +66,7 @@ def to_duration(value: DurationLike, *, what: str = "duration") -> timedelta:
 
         try:
             result = TypeAdapter(timedelta).validate_python(value)
-        except ValidationError as exc:
+        except (ValidationError, OverflowError) as exc:
             raise ConfigurationError(
                 f"{what} {value!r} is not an ISO-8601 duration; write e.g. 'PT15M' or 'P1DT2H'"
             ) from exc

@@ -20,7 +20,7 @@ from intentguard.errors import InvalidParameters, Problem
 if TYPE_CHECKING:
     from intentguard.schema import ArgSpec
 
-__all__ = ["Check", "compile_arg", "describe"]
+__all__ = ["Check", "Constraint", "compile_arg", "describe"]
 
 Check = Callable[[Any], str | None]
 """A compiled constraint: ``None`` when the value passes, else a sentence naming the failure."""
@@ -66,159 +66,181 @@ def _resolve(value: Any, params: Mapping[str, Any], where: str) -> tuple[Any, st
     return value, describe(value)
 
 
-def _type_check(kind: str) -> Check:
-    test = _TYPES[kind]
+Test = Callable[[Any], bool]
+Part = tuple[Test, Callable[[Any], str]]
+
+
+def _fixed(message: str) -> Callable[[Any], str]:
+    return lambda value: message
+
+
+def _type_part(kind: str) -> Part:
     article = "an" if kind[0] in "aeiou" else "a"
-
-    def check(value: Any) -> str | None:
-        return None if test(value) else f"must be {article} {kind}, got {type(value).__name__}"
-
-    return check
+    return _TYPES[kind], lambda value: f"must be {article} {kind}, got {type(value).__name__}"
 
 
-def _equals(expected: Any, shown: str) -> Check:
-    message = f"must equal {shown}"
+def _equals(expected: Any, shown: str) -> Part:
+    test: Test
     if expected is None or isinstance(expected, bool):
-
-        def check(value: Any) -> str | None:
-            return None if value is expected else message
-
+        test = lambda value: value is expected  # noqa: E731
     elif isinstance(expected, str):
-
-        def check(value: Any) -> str | None:
-            return None if value.__class__ is str and value == expected else message
-
+        test = lambda value: value.__class__ is str and value == expected  # noqa: E731
     else:
-
-        def check(value: Any) -> str | None:
-            return None if _is_number(value) and value == expected else message
-
-    return check
+        test = lambda value: _is_number(value) and value == expected  # noqa: E731
+    return test, _fixed(f"must equal {shown}")
 
 
-def _member(options: Sequence[Any], shown: str) -> Check:
+def _member(options: Sequence[Any], shown: str) -> Part:
     strings = frozenset(option for option in options if isinstance(option, str))
     numbers = frozenset(option for option in options if _is_number(option))
     flags = frozenset(option for option in options if isinstance(option, bool))
     allows_none = any(option is None for option in options)
-    message = f"must be one of {shown}"
 
-    def check(value: Any) -> str | None:
+    def test(value: Any) -> bool:
         if value.__class__ is str:
-            return None if value in strings else message
+            return value in strings
         if isinstance(value, bool):
-            return None if value in flags else message
+            return value in flags
         if _is_number(value):
-            return None if value in numbers else message
-        return None if value is None and allows_none else message
+            return value in numbers
+        return value is None and allows_none
 
-    return check
-
-
-def _bound(limit: Any, shown: str, *, lower: bool) -> Check:
-    if not _is_number(limit):
-        raise InvalidParameters([Problem("parameters", "$", f"bound {shown} is not a finite number", "pass a number")])
-    message = f"must be at least {shown}" if lower else f"must be at most {shown}"
-
-    if lower:
-
-        def check(value: Any) -> str | None:
-            return None if _is_number(value) and value >= limit else message
-
-    else:
-
-        def check(value: Any) -> str | None:
-            return None if _is_number(value) and value <= limit else message
-
-    return check
+    return test, _fixed(f"must be one of {shown}")
 
 
-def _pattern(pattern: str) -> Check:
+def _number(value: Any, what: str, where: str) -> float:
+    if not _is_number(value):
+        raise InvalidParameters([Problem("parameters", "$", f"{what} is not a finite number", f"{where} needs one")])
+    return float(value)
+
+
+def _range(kind: str | None, low: tuple[Any, str] | None, high: tuple[Any, str] | None, where: str) -> Part:
+    """Type, minimum and maximum of a number merged into one test (one call per value)."""
+    lo = -math.inf if low is None else _number(low[0], low[1], where)
+    hi = math.inf if high is None else _number(high[0], high[1], where)
+    integer = kind == "integer"
+
+    def test(value: Any) -> bool:
+        cls = value.__class__
+        inside: bool
+        if cls is int or (cls is float and not integer):
+            inside = lo <= value <= hi  # NaN fails both comparisons; infinity fails any finite bound
+            return inside
+        inside = _is_number(value) and (not integer or isinstance(value, int)) and lo <= value <= hi
+        return inside
+
+    def message(value: Any) -> str:
+        wanted = "an integer" if integer else "a number"
+        if not _is_number(value) or (integer and not isinstance(value, int)):
+            return f"must be {wanted}, got {type(value).__name__}"
+        if value < lo:
+            return f"must be at least {low[1] if low else lo}"
+        return f"must be at most {high[1] if high else hi}"
+
+    return test, message
+
+
+def _pattern(pattern: str) -> Part:
     regex = re.compile(pattern)
-    message = f"must match the pattern {pattern!r}"
-
-    def check(value: Any) -> str | None:
-        return None if isinstance(value, str) and regex.fullmatch(value) is not None else message
-
-    return check
+    return (
+        lambda value: isinstance(value, str) and regex.fullmatch(value) is not None,
+        _fixed(f"must match the pattern {pattern!r}"),
+    )
 
 
-def _max_length(limit: int) -> Check:
-    message = f"must have at most {limit} characters or items"
-
-    def check(value: Any) -> str | None:
-        return None if isinstance(value, str | list | tuple) and len(value) <= limit else message
-
-    return check
+def _max_length(limit: int) -> Part:
+    return (
+        lambda value: isinstance(value, str | list | tuple) and len(value) <= limit,
+        _fixed(f"must have at most {limit} characters or items"),
+    )
 
 
-def _prefix(prefix: Any, shown: str) -> Check:
+def _prefix(prefix: Any, shown: str) -> Part:
     if not isinstance(prefix, str):
         raise InvalidParameters([Problem("parameters", "$", f"prefix {shown} is not a string", "pass a string")])
-    message = f"must start with {shown}"
-
-    def check(value: Any) -> str | None:
-        return None if isinstance(value, str) and value.startswith(prefix) else message
-
-    return check
+    return (lambda value: isinstance(value, str) and value.startswith(prefix), _fixed(f"must start with {shown}"))
 
 
-def _each(item: Check) -> Check:
-    def check(value: Any) -> str | None:
+def _each(item: Constraint) -> Part:
+    item_test = item.test
+
+    def test(value: Any) -> bool:
+        return isinstance(value, list | tuple) and all(item_test(element) for element in value)
+
+    def message(value: Any) -> str:
         if not isinstance(value, list | tuple):
             return "must be an array"
         for index, element in enumerate(value):
-            problem = item(element)
+            problem = item.explain(element)
             if problem is not None:
                 return f"item {index} {problem}"
+        return "has an item that fails its constraint"  # pragma: no cover - only reached if test and explain disagree
+
+    return test, message
+
+
+def _always(value: Any) -> bool:
+    return True
+
+
+class Constraint:
+    """A compiled argument constraint: ``test`` is the fast yes/no, ``explain`` says why not."""
+
+    __slots__ = ("_parts", "test")
+
+    def __init__(self, parts: Sequence[Part]) -> None:
+        self._parts = tuple(parts)
+        tests = tuple(test for test, _ in self._parts)
+        test: Test
+        if not tests:
+            test = _always
+        elif len(tests) == 1:
+            test = tests[0]
+        elif len(tests) == 2:
+            first, second = tests
+            test = lambda value: first(value) and second(value)  # noqa: E731
+        else:
+            test = lambda value: all(part(value) for part in tests)  # noqa: E731
+        self.test = test
+
+    def explain(self, value: Any) -> str | None:
+        """``None`` when the value passes, else a sentence naming the first constraint it breaks."""
+        for test, message in self._parts:
+            if not test(value):
+                return message(value)
         return None
 
-    return check
+    __call__ = explain
 
 
-def _all(checks: Sequence[Check]) -> Check:
-    if len(checks) == 1:
-        return checks[0]
-    frozen = tuple(checks)
+def compile_arg(spec: ArgSpec, params: Mapping[str, Any], *, where: str) -> Constraint | None:
+    """Compile an argument spec into one constraint, or ``None`` when it constrains nothing.
 
-    def check(value: Any) -> str | None:
-        for part in frozen:
-            problem = part(value)
-            if problem is not None:
-                return problem
-        return None
-
-    return check
-
-
-def compile_arg(spec: ArgSpec, params: Mapping[str, Any], *, where: str) -> Check | None:
-    """Compile an argument spec into one check, or ``None`` when it constrains nothing.
-
-    Cheap checks run first (type, length) so a pattern never sees an oversized value.
+    Cheap tests run first (type, length) so a pattern never sees an oversized value.
     """
-    checks: list[Check] = []
+    parts: list[Part] = []
     given = spec.model_fields_set
-    if spec.type is not None:
-        checks.append(_type_check(spec.type.value))
+    kind = spec.type.value if spec.type is not None else None
+    if kind in ("number", "integer") or spec.minimum is not None or spec.maximum is not None:
+        low = None if spec.minimum is None else _resolve(spec.minimum, params, where)
+        high = None if spec.maximum is None else _resolve(spec.maximum, params, where)
+        parts.append(_range(kind, low, high, where))
+    elif kind is not None:
+        parts.append(_type_part(kind))
     if spec.max_length is not None:
-        checks.append(_max_length(spec.max_length))
+        parts.append(_max_length(spec.max_length))
     if "equals" in given:
-        checks.append(_equals(*_resolve(spec.equals, params, where)))
+        parts.append(_equals(*_resolve(spec.equals, params, where)))
     if spec.one_of is not None:
         options, shown = _resolve(spec.one_of, params, where)
         if not isinstance(options, list | tuple):
             raise InvalidParameters([Problem("parameters", "$", f"{shown} is not a list", f"{where} needs a list")])
-        checks.append(_member(options, shown))
-    if spec.minimum is not None:
-        checks.append(_bound(*_resolve(spec.minimum, params, where), lower=True))
-    if spec.maximum is not None:
-        checks.append(_bound(*_resolve(spec.maximum, params, where), lower=False))
+        parts.append(_member(options, shown))
     if spec.prefix is not None:
-        checks.append(_prefix(*_resolve(spec.prefix, params, where)))
+        parts.append(_prefix(*_resolve(spec.prefix, params, where)))
     if spec.pattern is not None:
-        checks.append(_pattern(spec.pattern))
+        parts.append(_pattern(spec.pattern))
     if spec.each is not None:
         item = compile_arg(spec.each, params, where=f"{where}.each")
-        if item is not None:
-            checks.append(_each(item))
-    return _all(checks) if checks else None
+        parts.append(_each(item if item is not None else Constraint(())))
+    return Constraint(parts) if parts else None

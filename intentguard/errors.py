@@ -64,12 +64,12 @@ class Problem:
 class _ProblemsError(ConfigurationError):
     """A configuration error that lists every problem found, not just the first."""
 
-    headline = "problems found"
+    headline = "problem(s) found"
 
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems: tuple[Problem, ...] = tuple(problems)
         count = len(self.problems)
-        lines = [f"{count} {self.headline}:" if count != 1 else f"1 {self.headline[:-1]}:"]
+        lines = [f"{count} {self.headline.replace('(s)', '' if count == 1 else 's')}:"]
         lines += [f"  - {problem}" for problem in self.problems]
         super().__init__("\n".join(lines))
 
@@ -77,13 +77,13 @@ class _ProblemsError(ConfigurationError):
 class InvalidIntentSchema(_ProblemsError):
     """An intent schema document is malformed; ``.problems`` names each with its JSON path."""
 
-    headline = "problems in intent schema"
+    headline = "problem(s) in intent schema"
 
 
 class InvalidParameters(_ProblemsError):
     """Spawn-time parameters do not satisfy the intent schema's ``parameters``."""
 
-    headline = "problems in intent parameters"
+    headline = "problem(s) in intent parameters"
 
 
 class GrantWideningError(ConfigurationError):

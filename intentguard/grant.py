@@ -9,14 +9,15 @@ the calls already made. :meth:`Grant.attenuate` returns a narrower grant and rai
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from intentguard.clock import format_duration, format_time
-from intentguard.constraints import Check, compile_arg, describe
+from intentguard.constraints import Constraint, compile_arg, describe
 from intentguard.decision import Reason, ReasonCode
 from intentguard.errors import GrantWideningError
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Grant", "ToolPolicy"]
 
-ArgChecks = tuple[tuple[str, Check], ...]
+ArgChecks = tuple[tuple[str, Constraint], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,33 @@ class ToolPolicy:
     required: frozenset[str]
     checks: ArgChecks
     deny: tuple[tuple[str, ArgChecks], ...] = ()
+    _required: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _tests: tuple[tuple[str, Callable[[Any], bool]], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_required", tuple(sorted(self.required)))
+        object.__setattr__(self, "_tests", tuple((arg, constraint.test) for arg, constraint in self.checks))
+
+    def accepts(self, args: Mapping[str, Any]) -> bool:
+        """The fast path: True when no argument reason applies (see :meth:`argument_reasons`)."""
+        for arg in self._required:
+            if arg not in args:
+                return False
+        if not self.allow_unknown:
+            names = self.names
+            for arg in args:
+                if arg not in names:
+                    return False
+        for arg, test in self._tests:
+            if arg in args and not test(args[arg]):
+                return False
+        for _, conditions in self.deny:
+            for arg, constraint in conditions:
+                if arg not in args or not constraint.test(args[arg]):
+                    break
+            else:
+                return False
+        return True
 
     def argument_reasons(self, args: Mapping[str, Any]) -> list[Reason]:
         """Every argument problem of a call to this tool (missing, unknown, constraint, deny rule)."""
@@ -61,10 +89,10 @@ class ToolPolicy:
                     "only declared arguments may be passed.",
                 )
             )
-        for arg, check in self.checks:
+        for arg, constraint in self.checks:
             if arg in args:
                 value = args[arg]
-                problem = check(value)
+                problem = constraint.explain(value)
                 if problem is not None:
                     reasons.append(
                         Reason(
@@ -73,7 +101,7 @@ class ToolPolicy:
                         )
                     )
         for sentence, conditions in self.deny:
-            if all(arg in args and check(args[arg]) is None for arg, check in conditions):
+            if all(arg in args and constraint.test(args[arg]) for arg, constraint in conditions):
                 reasons.append(Reason(ReasonCode.DENY_RULE, sentence))
         return reasons
 
@@ -91,6 +119,16 @@ class Grant:
     max_calls: int | None
     max_depth: int
     decay: tuple[tuple[float, frozenset[str], str], ...] = ()
+    _lookup: dict[str, ToolPolicy] = field(init=False, repr=False, compare=False)
+    _live_until: float = field(init=False, repr=False, compare=False)
+    _total: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Derived once so the fast path of evaluate() is a few local comparisons.
+        object.__setattr__(self, "_lookup", dict(self.tools))
+        first_decay = self.decay[0][0] if self.decay else math.inf
+        object.__setattr__(self, "_live_until", min(self.expires_at, first_decay))
+        object.__setattr__(self, "_total", math.inf if self.max_calls is None else self.max_calls)
 
     @classmethod
     def compile(cls, intent: Intent, *, now: float, ttl: timedelta | None = None) -> Grant:
@@ -106,7 +144,7 @@ class Grant:
             deny = tuple(
                 (
                     f"{rule.reason.rstrip('.')} (deny rule {index} of intent {schema.name!r}).",
-                    _compile_args(rule.args, params, f"deny[{index}]"),
+                    _compile_args(rule.args, params, f"deny[{index}]", keep_unconstrained=True),
                 )
                 for index, rule in enumerate(schema.deny)
                 if fnmatch.fnmatchcase(name, rule.tool)
@@ -155,12 +193,27 @@ class Grant:
                 active -= dropped
         return frozenset(active)
 
-    def evaluate(self, name: str, args: Mapping[str, Any], now: float, used: int, used_total: int) -> list[Reason]:
+    def evaluate(
+        self, name: str, args: Mapping[str, Any], now: float, used: int, used_total: int
+    ) -> tuple[Reason, ...]:
         """Every reason to deny a call at ``now``, given the calls already made; empty means allowed.
 
         ``used`` counts earlier calls of this tool in the session, ``used_total`` of any tool.
         """
-        policy = self.tools.get(name)
+        policy = self._lookup.get(name)
+        if (
+            policy is not None
+            and self.issued_at <= now < self._live_until
+            and used < policy.max_calls
+            and used_total < self._total
+            and policy.accepts(args)
+        ):
+            return ()
+        return tuple(self._reasons(policy, name, args, now, used, used_total))
+
+    def _reasons(
+        self, policy: ToolPolicy | None, name: str, args: Mapping[str, Any], now: float, used: int, used_total: int
+    ) -> list[Reason]:
         if policy is None:
             return [
                 Reason(
@@ -270,10 +323,16 @@ class Grant:
         return replace(self, expires_at=new_expiry, tools=MappingProxyType(policies), max_calls=new_total)
 
 
-def _compile_args(specs: Mapping[str, ArgSpec], params: Mapping[str, Any], where: str) -> ArgChecks:
+def _compile_args(
+    specs: Mapping[str, ArgSpec], params: Mapping[str, Any], where: str, *, keep_unconstrained: bool = False
+) -> ArgChecks:
+    """Compile argument specs; ``keep_unconstrained`` keeps empty specs as presence-only checks
+    (a deny rule's condition on an argument holds only when that argument is present)."""
     compiled = []
     for arg, spec in specs.items():
         check = compile_arg(spec, params, where=f"{where}.args.{arg}")
+        if check is None and keep_unconstrained:
+            check = Constraint(())
         if check is not None:
             compiled.append((arg, check))
     return tuple(compiled)

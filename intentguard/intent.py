@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -10,10 +11,26 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from intentguard.constraints import describe
 from intentguard.errors import InvalidParameters, Problem
 from intentguard.schema import IntentSchema
 
 __all__ = ["Intent"]
+
+
+def _is_json(value: Any, depth: int = 0) -> bool:
+    """Plain JSON data: strings, finite numbers, booleans, None, lists and string-keyed dicts."""
+    if depth > 64:
+        return False
+    if value is None or isinstance(value, str | bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list | tuple):
+        return all(_is_json(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _is_json(item, depth + 1) for key, item in value.items())
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,17 +65,36 @@ class Intent:
                     )
                 ]
             )
-        try:
-            # A JSON round trip both copies and proves the values are plain JSON data.
-            plain = json.loads(json.dumps(dict(params), allow_nan=False))
-        except (TypeError, ValueError) as exc:
-            raise InvalidParameters(
-                [Problem(source, "$", f"not JSON data: {exc}", "pass strings, numbers, booleans, lists and dicts only")]
-            ) from exc
-        validator = Draft202012Validator(schema.parameters)
         problems = [
-            Problem(source, error.json_path, error.message, "fix the value passed at spawn time")
-            for error in sorted(validator.iter_errors(plain), key=lambda error: error.json_path)
+            Problem(
+                source,
+                f"$.{key}",
+                f"{describe(value)} is not JSON data",
+                "pass strings, numbers, booleans, lists and dicts only",
+            )
+            for key, value in params.items()
+            if not _is_json(value)
+        ]
+        if problems:
+            raise InvalidParameters(problems)
+        # A JSON round trip copies the values, so later changes by the caller cannot reach the grant.
+        plain = json.loads(json.dumps(dict(params), allow_nan=False))
+        validator = Draft202012Validator(schema.parameters, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        try:
+            errors = sorted(validator.iter_errors(plain), key=lambda error: error.json_path)
+        except Exception as exc:
+            raise InvalidParameters(
+                [
+                    Problem(
+                        source,
+                        "$",
+                        f"the parameters schema cannot be applied: {exc}",
+                        "fix the intent schema's parameters",
+                    )
+                ]
+            ) from exc
+        problems = [
+            Problem(source, error.json_path, error.message, "fix the value passed at spawn time") for error in errors
         ]
         if problems:
             raise InvalidParameters(problems)

@@ -18,14 +18,19 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 from pydantic import ValidationError as PydanticValidationError
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
-from intentguard.errors import ConfigurationError, InvalidIntentSchema, Problem
+from intentguard.errors import InvalidIntentSchema, Problem
 from intentguard.schema import ArgSpec, ArgType, IntentSchema, ParamRef
 
 __all__ = ["MAX_SCHEMA_BYTES", "load_schema", "load_schemas", "meta_schema", "parse_schema"]
 
 MAX_SCHEMA_BYTES = 1 << 20
 """Intent schema files larger than this (1 MiB) are refused unread."""
+
+_PARAMS_URI = "urn:intentguard:parameters"
 
 SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
@@ -111,17 +116,40 @@ def load_schemas(paths: Iterable[str | Path]) -> dict[str, IntentSchema]:
 
 def parse_schema(document: Any, *, source: str = "<document>") -> IntentSchema:
     """Validate an already-parsed document (a mapping) and build the :class:`IntentSchema`."""
-    problems = [_problem(source, error) for error in _meta_validator().iter_errors(document)]
+    try:
+        problems = [_problem(source, error) for error in _meta_validator().iter_errors(document)]
+    except RecursionError as exc:
+        raise InvalidIntentSchema(
+            [Problem(source, "$", "the document is nested too deeply", "flatten the nested 'each' constraints")]
+        ) from exc
     if problems:
         raise InvalidIntentSchema(sorted(problems, key=lambda problem: problem.path))
     try:
         schema = IntentSchema.model_validate(document)
-    except (PydanticValidationError, ConfigurationError) as exc:
-        raise InvalidIntentSchema([Problem(source, "$", str(exc).splitlines()[0], "fix the value")]) from exc
+    except PydanticValidationError as exc:
+        problems_by_path: dict[str, Problem] = {}
+        for error in exc.errors():
+            path = _json_path(document, error["loc"])
+            problems_by_path.setdefault(path, Problem(source, path, error["msg"], "fix the value"))
+        raise InvalidIntentSchema(problems_by_path.values()) from exc
     problems = list(_semantic_problems(schema, source))
     if problems:
         raise InvalidIntentSchema(problems)
     return schema
+
+
+def _json_path(document: Any, loc: tuple[int | str, ...]) -> str:
+    """The JSON path of a pydantic error location, dropping pydantic's own union-member labels."""
+    node, path = document, "$"
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            path += f".{part}"
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path += f"[{part}]"
+        else:
+            break
+        node = node[part]
+    return path
 
 
 def _expand(paths: Iterable[str | Path]) -> Iterator[Path]:
@@ -146,6 +174,10 @@ class _StrictYamlLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                raise yaml.MarkedYAMLError(
+                    "while reading a mapping", node.start_mark, "keys must be plain scalars", key_node.start_mark
+                )
             if key in seen:
                 raise yaml.MarkedYAMLError(
                     "while reading a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
@@ -202,9 +234,7 @@ def _problem(source: str, error: ValidationError) -> Problem:
     message = detail.message
     if len(message) > 300:
         message = message[:300] + "..."
-    return Problem(
-        source, path, message, _HINTS.get(str(detail.validator), "see the intent schema reference in README.md")
-    )
+    return Problem(source, path, message, _HINTS.get(str(detail.validator), "see docs/intent-schema.md"))
 
 
 def _semantic_problems(schema: IntentSchema, source: str) -> Iterator[Problem]:
@@ -215,6 +245,7 @@ def _semantic_problems(schema: IntentSchema, source: str) -> Iterator[Problem]:
         path = "$.parameters" + exc.json_path[1:]
         yield Problem(source, path, f"not a valid JSON Schema: {exc.message}", "fix the parameters schema")
         return
+    yield from _reference_problems(params, source)
     if params.get("type") != "object":
         yield Problem(
             source, "$.parameters.type", "parameters must be a JSON Schema of type 'object'", "set type: object"
@@ -244,6 +275,32 @@ def _semantic_problems(schema: IntentSchema, source: str) -> Iterator[Problem]:
                 f"{decay.after} is not shorter than the ttl {ttl}, so it never applies",
                 "use a shorter 'after' or remove the rule",
             )
+
+
+def _reference_problems(params: dict[str, Any], source: str) -> Iterator[Problem]:
+    """Every ``$ref`` in the parameters schema must be local and resolve (no fetching, no surprises)."""
+    resource = DRAFT202012.create_resource(params)
+    resolver = Registry().with_resource(_PARAMS_URI, resource).resolver(base_uri=_PARAMS_URI)
+    for path, ref in _refs(params, "$.parameters"):
+        if not isinstance(ref, str) or not ref.startswith("#"):
+            yield Problem(source, path, f"reference {ref!r} is not local", "use a local reference such as '#/$defs/x'")
+            continue
+        try:
+            resolver.lookup(ref)
+        except Unresolvable:
+            yield Problem(source, path, f"reference {ref!r} does not resolve", "define what it points to in $defs")
+
+
+def _refs(node: Any, path: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield f"{path}.$ref", value
+            else:
+                yield from _refs(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _refs(value, f"{path}[{index}]")
 
 
 def _arg_problems(spec: ArgSpec, where: str, source: str, declared: set[str], required: set[str]) -> Iterator[Problem]:

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from intentguard.clock import to_duration
+from intentguard.errors import ConfigurationError
 
 __all__ = [
     "ArgSpec",
@@ -38,7 +39,10 @@ TOOL_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$"
 
 
 def _duration(value: Any) -> timedelta:
-    return to_duration(value, what="duration")
+    try:
+        return to_duration(value, what="duration")
+    except ConfigurationError as exc:
+        raise ValueError(str(exc)) from exc  # pydantic reports ValueErrors with their location
 
 
 Duration = Annotated[

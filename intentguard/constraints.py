@@ -13,14 +13,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from intentguard.errors import InvalidParameters, Problem
 
 if TYPE_CHECKING:
     from intentguard.schema import ArgSpec
 
-__all__ = ["Check", "Constraint", "compile_arg", "describe"]
+__all__ = ["Check", "Constraint", "Inline", "Part", "compile_arg", "describe"]
 
 Check = Callable[[Any], str | None]
 """A compiled constraint: ``None`` when the value passes, else a sentence naming the failure."""
@@ -67,7 +67,27 @@ def _resolve(value: Any, params: Mapping[str, Any], where: str) -> tuple[Any, st
 
 
 Test = Callable[[Any], bool]
-Part = tuple[Test, Callable[[Any], str]]
+
+
+class Inline(NamedTuple):
+    """What a part's test does, for code that inlines it (see ``ToolPolicy``'s generated fast path).
+
+    ``kind`` is ``"is"`` (``value is values[0]``), ``"str_eq"`` (``value.__class__ is str and
+    value == values[0]``) or ``"range"`` (``values`` is ``(lo, hi, integer)``: for a value whose
+    class is exactly ``int``, or exactly ``float`` when not ``integer``, the test is
+    ``lo <= value <= hi``; for any other class the part's own test decides).
+    """
+
+    kind: str
+    values: tuple[Any, ...]
+
+
+class Part(NamedTuple):
+    """One compiled constraint: the fast yes/no, the sentence when it fails, and how to inline it."""
+
+    test: Test
+    message: Callable[[Any], str]
+    inline: Inline | None = None
 
 
 def _fixed(message: str) -> Callable[[Any], str]:
@@ -76,18 +96,21 @@ def _fixed(message: str) -> Callable[[Any], str]:
 
 def _type_part(kind: str) -> Part:
     article = "an" if kind[0] in "aeiou" else "a"
-    return _TYPES[kind], lambda value: f"must be {article} {kind}, got {type(value).__name__}"
+    return Part(_TYPES[kind], lambda value: f"must be {article} {kind}, got {type(value).__name__}")
 
 
 def _equals(expected: Any, shown: str) -> Part:
     test: Test
+    inline: Inline | None = None
     if expected is None or isinstance(expected, bool):
         test = lambda value: value is expected  # noqa: E731
+        inline = Inline("is", (expected,))
     elif isinstance(expected, str):
         test = lambda value: value.__class__ is str and value == expected  # noqa: E731
+        inline = Inline("str_eq", (expected,))
     else:
         test = lambda value: _is_number(value) and value == expected  # noqa: E731
-    return test, _fixed(f"must equal {shown}")
+    return Part(test, _fixed(f"must equal {shown}"), inline)
 
 
 def _member(options: Sequence[Any], shown: str) -> Part:
@@ -105,7 +128,7 @@ def _member(options: Sequence[Any], shown: str) -> Part:
             return value in numbers
         return value is None and allows_none
 
-    return test, _fixed(f"must be one of {shown}")
+    return Part(test, _fixed(f"must be one of {shown}"))
 
 
 def _number(value: Any, what: str, where: str) -> float:
@@ -137,19 +160,19 @@ def _range(kind: str | None, low: tuple[Any, str] | None, high: tuple[Any, str] 
             return f"must be at least {low[1] if low else lo}"
         return f"must be at most {high[1] if high else hi}"
 
-    return test, message
+    return Part(test, message, Inline("range", (lo, hi, integer)))
 
 
 def _pattern(pattern: str) -> Part:
     regex = re.compile(pattern)
-    return (
+    return Part(
         lambda value: isinstance(value, str) and regex.fullmatch(value) is not None,
         _fixed(f"must match the pattern {pattern!r}"),
     )
 
 
 def _max_length(limit: int) -> Part:
-    return (
+    return Part(
         lambda value: isinstance(value, str | list | tuple) and len(value) <= limit,
         _fixed(f"must have at most {limit} characters or items"),
     )
@@ -158,7 +181,7 @@ def _max_length(limit: int) -> Part:
 def _prefix(prefix: Any, shown: str) -> Part:
     if not isinstance(prefix, str):
         raise InvalidParameters([Problem("parameters", "$", f"prefix {shown} is not a string", "pass a string")])
-    return (lambda value: isinstance(value, str) and value.startswith(prefix), _fixed(f"must start with {shown}"))
+    return Part(lambda value: isinstance(value, str) and value.startswith(prefix), _fixed(f"must start with {shown}"))
 
 
 def _each(item: Constraint) -> Part:
@@ -176,7 +199,7 @@ def _each(item: Constraint) -> Part:
                 return f"item {index} {problem}"
         return "has an item that fails its constraint"  # pragma: no cover - only reached if test and explain disagree
 
-    return test, message
+    return Part(test, message)
 
 
 def _always(value: Any) -> bool:
@@ -186,11 +209,11 @@ def _always(value: Any) -> bool:
 class Constraint:
     """A compiled argument constraint: ``test`` is the fast yes/no, ``explain`` says why not."""
 
-    __slots__ = ("_parts", "test")
+    __slots__ = ("parts", "test")
 
     def __init__(self, parts: Sequence[Part]) -> None:
-        self._parts = tuple(parts)
-        tests = tuple(test for test, _ in self._parts)
+        self.parts: tuple[Part, ...] = tuple(Part(*part) for part in parts)
+        tests = tuple(part.test for part in self.parts)
         test: Test
         if not tests:
             test = _always
@@ -205,7 +228,7 @@ class Constraint:
 
     def explain(self, value: Any) -> str | None:
         """``None`` when the value passes, else a sentence naming the first constraint it breaks."""
-        for test, message in self._parts:
+        for test, message, _ in self.parts:
             if not test(value):
                 return message(value)
         return None
@@ -219,7 +242,6 @@ def compile_arg(spec: ArgSpec, params: Mapping[str, Any], *, where: str) -> Cons
     Cheap tests run first (type, length) so a pattern never sees an oversized value.
     """
     parts: list[Part] = []
-    given = spec.model_fields_set
     kind = spec.type.value if spec.type is not None else None
     if kind in ("number", "integer") or spec.minimum is not None or spec.maximum is not None:
         low = None if spec.minimum is None else _resolve(spec.minimum, params, where)
@@ -229,7 +251,7 @@ def compile_arg(spec: ArgSpec, params: Mapping[str, Any], *, where: str) -> Cons
         parts.append(_type_part(kind))
     if spec.max_length is not None:
         parts.append(_max_length(spec.max_length))
-    if "equals" in given:
+    if spec.equals is not None:
         parts.append(_equals(*_resolve(spec.equals, params, where)))
     if spec.one_of is not None:
         options, shown = _resolve(spec.one_of, params, where)

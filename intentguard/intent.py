@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from referencing import Registry
 
 from intentguard.constraints import describe
 from intentguard.errors import InvalidParameters, Problem
@@ -79,7 +80,10 @@ class Intent:
             raise InvalidParameters(problems)
         # A JSON round trip copies the values, so later changes by the caller cannot reach the grant.
         plain = json.loads(json.dumps(dict(params), allow_nan=False))
-        validator = Draft202012Validator(schema.parameters, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        # An empty registry: a remote $ref is never fetched, it fails (closed) instead.
+        validator = Draft202012Validator(
+            schema.parameters, format_checker=Draft202012Validator.FORMAT_CHECKER, registry=Registry()
+        )
         try:
             errors = sorted(validator.iter_errors(plain), key=lambda error: error.json_path)
         except Exception as exc:

@@ -63,6 +63,8 @@ def load_schema(path: str | Path) -> IntentSchema:
         raise InvalidIntentSchema(
             [Problem(source, "$", f"unknown file type {path.suffix!r}", "name it .yaml, .yml or .json")]
         )
+    if path.exists() and not path.is_file():
+        raise InvalidIntentSchema([Problem(source, "$", "not a regular file", "check the path")])
     try:
         with path.open("rb") as handle:
             raw = handle.read(MAX_SCHEMA_BYTES + 1)
@@ -116,6 +118,11 @@ def load_schemas(paths: Iterable[str | Path]) -> dict[str, IntentSchema]:
 
 def parse_schema(document: Any, *, source: str = "<document>") -> IntentSchema:
     """Validate an already-parsed document (a mapping) and build the :class:`IntentSchema`."""
+    problems = [
+        Problem(source, path, f"key {key!r} is not a string", "quote the key") for path, key in _odd_keys(document)
+    ]
+    if problems:
+        raise InvalidIntentSchema(problems)
     try:
         problems = [_problem(source, error) for error in _meta_validator().iter_errors(document)]
     except RecursionError as exc:
@@ -130,7 +137,8 @@ def parse_schema(document: Any, *, source: str = "<document>") -> IntentSchema:
         problems_by_path: dict[str, Problem] = {}
         for error in exc.errors():
             path = _json_path(document, error["loc"])
-            problems_by_path.setdefault(path, Problem(source, path, error["msg"], "fix the value"))
+            message = error["msg"].removeprefix("Value error, ")
+            problems_by_path.setdefault(path, Problem(source, path, message, "fix the value"))
         raise InvalidIntentSchema(problems_by_path.values()) from exc
     problems = list(_semantic_problems(schema, source))
     if problems:
@@ -174,9 +182,12 @@ class _StrictYamlLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, str | int | float | bool) and key is not None:
+            if not isinstance(key, str):
                 raise yaml.MarkedYAMLError(
-                    "while reading a mapping", node.start_mark, "keys must be plain scalars", key_node.start_mark
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"key {key!r} is not a string (YAML reads on/off/yes/no as booleans); quote it",
+                    key_node.start_mark,
                 )
             if key in seen:
                 raise yaml.MarkedYAMLError(
@@ -195,10 +206,14 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _parse_text(text: str, kind: str, source: str) -> Any:
     try:
         if kind == "json":
-            return json.loads(text, object_pairs_hook=_reject_duplicates)
+            return json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
         return yaml.load(text, Loader=_StrictYamlLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
@@ -241,6 +256,14 @@ def _semantic_problems(schema: IntentSchema, source: str) -> Iterator[Problem]:
     params = schema.parameters
     try:
         Draft202012Validator.check_schema(params)
+    except (RecursionError, OverflowError) as exc:
+        yield Problem(
+            source,
+            "$.parameters",
+            f"cannot be checked: {type(exc).__name__}",
+            "simplify the parameters schema (nesting, regular expressions)",
+        )
+        return
     except SchemaError as exc:
         path = "$.parameters" + exc.json_path[1:]
         yield Problem(source, path, f"not a valid JSON Schema: {exc.message}", "fix the parameters schema")
@@ -275,6 +298,21 @@ def _semantic_problems(schema: IntentSchema, source: str) -> Iterator[Problem]:
                 f"{decay.after} is not shorter than the ttl {ttl}, so it never applies",
                 "use a shorter 'after' or remove the rule",
             )
+
+
+def _odd_keys(node: Any, path: str = "$", depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """Non-string mapping keys (a Python caller's dict, or YAML's `on:`): JSON has none."""
+    if depth > 200:
+        return
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if not isinstance(key, str):
+                yield path, key
+            else:
+                yield from _odd_keys(value, f"{path}.{key}", depth + 1)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _odd_keys(value, f"{path}[{index}]", depth + 1)
 
 
 def _reference_problems(params: dict[str, Any], source: str) -> Iterator[Problem]:
@@ -324,7 +362,7 @@ def _arg_problems(spec: ArgSpec, where: str, source: str, declared: set[str], re
     if spec.pattern is not None:
         try:
             re.compile(spec.pattern)
-        except re.error as exc:
+        except (re.error, OverflowError, RecursionError) as exc:
             yield Problem(
                 source,
                 f"{where}.pattern",
@@ -332,7 +370,7 @@ def _arg_problems(spec: ArgSpec, where: str, source: str, declared: set[str], re
                 "fix the pattern (Python re syntax)",
             )
     kind = spec.type
-    given = spec.model_fields_set
+    given = {field for field in _NUMERIC | _STRING_ONLY | {"each"} if getattr(spec, field) is not None}
     if kind is not None:
         if given & _NUMERIC and kind not in (ArgType.NUMBER, ArgType.INTEGER):
             yield Problem(

@@ -109,7 +109,9 @@ class ArgSpec(_Model):
 
     description: str | None = None
     type: ArgType | None = Field(None, description="The JSON type the value must have.")
-    equals: Scalar | ParamRef = Field(None, description="The value must equal this (types must match).")
+    equals: str | int | float | bool | ParamRef | None = Field(
+        None, description="The value must equal this (types must match); use type: null to require null."
+    )
     one_of: list[Scalar] | ParamRef | None = Field(
         None, description="The value must be one of these, or a member of a list parameter."
     )
@@ -180,7 +182,7 @@ class IntentSchema(_Model):
     ttl: Duration = Field(description="How long a grant for this intent lives.")
     max_calls: int | None = Field(None, ge=1, description="The most tool calls of any kind in one session.")
     max_depth: int = Field(0, ge=0, le=16, description="How many delegation hops are allowed below the root.")
-    tools: Annotated[dict[str, ToolSpec], Field(min_length=1)] = Field(
+    tools: Annotated[dict[Annotated[str, Field(pattern=TOOL_PATTERN)], ToolSpec], Field(min_length=1)] = Field(
         description="The tools the intent may use, by name."
     )
     deny: list[DenyRule] = Field(default_factory=list, description="Calls denied even when a tool allows them.")

@@ -174,3 +174,24 @@ def test_record_is_frozen_and_strict() -> None:
         record.jti = "x"  # type: ignore[misc]
     with pytest.raises(ValueError, match="Extra inputs"):
         AuditRecord.model_validate({**data, "raw_args": {"token": SECRET}})
+
+
+def test_malformed_calls_are_audited_and_the_writer_survives(guard: ig.Guard, session: ig.Session) -> None:
+    """A denied call with a non-string tool name and id still gets its record, and later records follow."""
+    with capture_decisions(guard) as captured:
+        session.check(ig.ToolCall(123, {}, 456))  # type: ignore[arg-type]
+        session.check(ig.ToolCall("search_kb", {"query": "x"}))
+    records = captured.records
+    assert [(r.decision.tool, r.decision.call_id) for r in records] == [("123", "456"), ("search_kb", None)]
+    assert records[0].decision.effect == "DENY"
+
+
+def test_an_entry_that_cannot_be_built_is_logged_and_skipped(
+    guard: ig.Guard, session: ig.Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    """If a record cannot be built the failure is logged and the next records are still written."""
+    with capture_decisions(guard) as captured, caplog.at_level(logging.ERROR, logger="intentguard.audit"):
+        guard.audit.submit((None, 0, 0.0, "x", None, {}, None))  # type: ignore[arg-type]
+        session.check(ig.ToolCall("search_kb", {"query": "x"}))
+        assert [r.decision.tool for r in captured.records] == ["search_kb"]
+    assert "could not build an audit record" in caplog.text

@@ -13,9 +13,9 @@ import hashlib
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-__all__ = ["DECISION_EVENT", "GENESIS", "AuditRecord", "DecisionEvent", "args_digest"]
+__all__ = ["DECISION_EVENT", "GENESIS", "AuditRecord", "DecisionEvent", "ReasonEntry", "args_digest", "build_record"]
 
 DECISION_EVENT = "https://intentguard.dev/events/decision"
 GENESIS = "0" * 64
@@ -63,6 +63,14 @@ class AuditRecord(_Frozen):
     sub: str
     events: dict[str, DecisionEvent]
     prev: str = Field(pattern=r"^[0-9a-f]{64}$")
+    _line: str | None = PrivateAttr(None)
+
+    @classmethod
+    def from_line(cls, line: str) -> AuditRecord:
+        """Parse and validate one JSON line of a trail; the record keeps the exact line it came from."""
+        record = cls.model_validate_json(line)
+        record._line = line.rstrip("\n")
+        return record
 
     @property
     def decision(self) -> DecisionEvent:
@@ -70,8 +78,10 @@ class AuditRecord(_Frozen):
         return self.events[DECISION_EVENT]
 
     def to_json(self) -> str:
-        """The record as one line of compact JSON (deterministic for a given record)."""
-        return self.model_dump_json()
+        """The record as one line of compact JSON: the exact line hashed into the next ``prev``."""
+        if self._line is None:
+            self._line = self.model_dump_json()
+        return self._line
 
     def digest(self) -> str:
         """SHA-256 (hex) of :meth:`to_json`: what the next record's ``prev`` must be."""
@@ -85,3 +95,36 @@ def args_digest(args: Any) -> str:
     except (TypeError, ValueError):
         text = repr(args)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def build_record(
+    *,
+    jti: str,
+    iat: int,
+    toe: float,
+    txn: str,
+    aud: str,
+    sub: str,
+    event: dict[str, Any],
+    prev: str,
+) -> AuditRecord:
+    """Assemble and validate a record, serialising it exactly once.
+
+    The writer calls this for every decision; ``event`` holds :class:`DecisionEvent`'s fields
+    with ``reasons`` as ``(code, message)`` pairs. The JSON line is kept on the record, so the
+    hash chain and every sink see the same bytes.
+    """
+    data = {
+        "jti": jti,
+        "iss": "intentguard",
+        "iat": iat,
+        "toe": toe,
+        "txn": txn,
+        "aud": aud,
+        "sub": sub,
+        "events": {DECISION_EVENT: {**event, "reasons": [{"code": c, "message": m} for c, m in event["reasons"]]}},
+        "prev": prev,
+    }
+    record = AuditRecord.model_validate(data)
+    record._line = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return record

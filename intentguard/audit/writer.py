@@ -16,7 +16,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from intentguard.audit.record import DECISION_EVENT, GENESIS, AuditRecord, DecisionEvent, ReasonEntry, args_digest
+from intentguard.audit.record import GENESIS, AuditRecord, args_digest, build_record
+from intentguard.constraints import describe
 
 if TYPE_CHECKING:
     from intentguard.decision import Decision
@@ -102,7 +103,12 @@ class AuditWriter:
         with self._drain_lock:
             pending = self._pending
             while pending:
-                record = self._build(pending.popleft())
+                entry = pending.popleft()
+                try:
+                    record = self._build(entry)
+                except Exception:  # noqa: BLE001 - one bad entry must not stop the trail
+                    _log.exception("intentguard could not build an audit record; it is skipped")
+                    continue
                 for sink in tuple(self._sinks):
                     try:
                         sink(record)
@@ -137,7 +143,10 @@ class AuditWriter:
     def _run(self) -> None:
         while not self._closed:
             self._wake.wait(self._interval)
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - the writer thread must outlive any failure
+                _log.exception("intentguard audit writer failed; retrying")
 
     def _report(self, sink: AuditSink, record: AuditRecord, error: BaseException) -> None:
         try:
@@ -148,29 +157,29 @@ class AuditWriter:
     def _build(self, entry: Entry) -> AuditRecord:
         session, seq, now, tool, call_id, args, decision = entry
         principal = session.principal
-        event = DecisionEvent(
-            seq=seq,
-            session=session.id,
-            intent=session.grant.intent,
-            intent_version=session.grant.version,
-            agent=session.agent.id,
-            actors=[principal.user, session.agent.id],
-            root_auth=session.root_auth,
-            call_id=call_id,
-            tool=tool,
-            args_sha256=args_digest(args),
-            effect=decision.effect.name,
-            reasons=[ReasonEntry(code=reason.code.value, message=reason.message) for reason in decision.reasons],
-            score=decision.score,
-        )
-        record = AuditRecord(
+        grant = session.grant
+        record = build_record(
             jti=self._ids(),
             iat=int(self._clock()),
             toe=now,
             txn=session.id,
             aud=principal.tenant,
             sub=principal.user,
-            events={DECISION_EVENT: event},
+            event={
+                "seq": seq,
+                "session": session.id,
+                "intent": grant.intent,
+                "intent_version": grant.version,
+                "agent": session.agent.id,
+                "actors": [principal.user, session.agent.id],
+                "root_auth": session.root_auth,
+                "call_id": call_id if call_id is None or isinstance(call_id, str) else describe(call_id),
+                "tool": tool if isinstance(tool, str) else describe(tool),
+                "args_sha256": args_digest(args),
+                "effect": decision.effect.name,
+                "reasons": [(reason.code.value, reason.message) for reason in decision.reasons],
+                "score": decision.score,
+            },
             prev=self._prev,
         )
         self._prev = record.digest()

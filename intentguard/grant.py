@@ -9,16 +9,16 @@ the calls already made. :meth:`Grant.attenuate` returns a narrower grant and rai
 from __future__ import annotations
 
 import fnmatch
-import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from types import CodeType, MappingProxyType
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from intentguard._codegen import generate_accepts
 from intentguard.clock import format_duration, format_time
-from intentguard.constraints import Constraint, Part, compile_arg, describe
+from intentguard.constraints import Constraint, compile_arg, describe
 from intentguard.decision import Reason, ReasonCode
 from intentguard.errors import GrantWideningError
 
@@ -47,9 +47,8 @@ class ToolPolicy:
     _source: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        source, namespace = _accepts_source(self)
-        exec(_compiled(source), namespace)  # noqa: S102 - generated identifiers only, see _accepts_source
-        object.__setattr__(self, "_accepts", namespace["accepts"])
+        accepts, source = generate_accepts(self)
+        object.__setattr__(self, "_accepts", accepts)
         object.__setattr__(self, "_source", source)
 
     def accepts(self, args: Mapping[str, Any]) -> bool:
@@ -310,109 +309,6 @@ class Grant:
                 policy = replace(policy, checks=policy.checks + added)
             policies[name] = policy
         return replace(self, expires_at=new_expiry, tools=MappingProxyType(policies), max_calls=new_total)
-
-
-def _accepts_source(policy: ToolPolicy) -> tuple[str, dict[str, Any]]:
-    """Generate the source of ``accepts(args)`` for ``policy``, and the namespace it runs in.
-
-    Straight-line code, one block per argument, with the common constraint kinds inlined
-    (see :class:`~intentguard.constraints.Inline`) and every other part calling its own test.
-    Only generated identifiers appear in the source: argument names, bounds and expected
-    values, all schema-controlled, are passed in through the namespace, never written into it.
-    The result equals ``not policy.argument_reasons(args)`` for every ``args``.
-    """
-    namespace: dict[str, Any] = {"__builtins__": {}, "len": len, "int": int, "float": float, "str": str}
-    lines = ["def accepts(args):"]
-    counter = iter(range(1 << 30))
-
-    def bind(value: Any, prefix: str) -> str:
-        identifier = f"{prefix}{next(counter)}"
-        namespace[identifier] = value
-        return identifier
-
-    by_arg: dict[str, list[Part]] = {}
-    for arg, constraint in policy.checks:
-        by_arg.setdefault(arg, []).extend(constraint.parts)
-    # Declared arguments first (sorted, so the source is deterministic), then arguments that
-    # only an attenuation constrains (they are checked when present but never counted as declared).
-    order = sorted(policy.names) + [arg for arg in by_arg if arg not in policy.names]
-    count = not policy.allow_unknown
-    if count:
-        lines.append("    n = 0")
-    for arg in order:
-        declared = arg in policy.names
-        parts = by_arg.get(arg, [])
-        required = arg in policy.required
-        if not (parts or required or (count and declared)):
-            continue
-        key = bind(arg, "k")
-        lines.append(f"    if {key} in args:")
-        if count and declared:
-            lines.append("        n += 1")
-        if parts:
-            lines.append(f"        v = args[{key}]")
-        for part in parts:
-            lines.extend(_part_lines(part, bind))
-        if not parts and not (count and declared):
-            lines.append("        pass")
-        if required:
-            lines.append("    else:")
-            lines.append("        return False")
-    if count:
-        lines.append("    if n != len(args):")
-        lines.append("        return False")
-    for _, conditions in policy.deny:
-        terms = []
-        for arg, constraint in conditions:
-            key = bind(arg, "k")
-            terms.append(f"{key} in args")
-            if constraint.parts:
-                terms.append(f"{bind(constraint.test, 't')}(args[{key}])")
-        lines.append(f"    if {' and '.join(terms) or 'True'}:")
-        lines.append("        return False")
-    lines.append("    return True")
-    return "\n".join(lines) + "\n", namespace
-
-
-@functools.lru_cache(maxsize=512)
-def _compiled(source: str) -> CodeType:
-    """Compile generated source once per shape: policies that differ only in values share it."""
-    return compile(source, "<intentguard generated accepts>", "exec")
-
-
-def _part_lines(part: Part, bind: Callable[[Any, str], str]) -> list[str]:
-    """Statements that ``return False`` from the generated ``accepts`` when ``v`` fails ``part``."""
-    inline = part.inline
-    if inline is not None and inline.kind == "is":
-        return [f"        if v is not {bind(inline.values[0], 'e')}:", "            return False"]
-    if inline is not None and inline.kind == "str_eq":
-        expected = bind(inline.values[0], "e")
-        return [f"        if not (v.__class__ is str and v == {expected}):", "            return False"]
-    test = bind(part.test, "t")
-    if inline is not None and inline.kind == "range":
-        low, high, integer = inline.values
-        # For an exact int, ``low <= v`` is ``ceil(low) <= v`` and ``v <= high`` is ``v <= floor(high)``
-        # (Python compares ints and floats exactly), and an infinite bound always holds: int-to-int
-        # comparisons are cheaper than mixed ones.
-        int_bounds = []
-        if math.isfinite(low):
-            int_bounds.append(f"{bind(math.ceil(low), 'lo')} <= v")
-        if math.isfinite(high):
-            int_bounds.append(f"v <= {bind(math.floor(high), 'hi')}")
-        lines = ["        c = v.__class__", "        if c is int:"]
-        lines += (
-            [f"            if not ({' and '.join(int_bounds)}):", "                return False"]
-            if int_bounds
-            else ["            pass"]
-        )
-        if not integer:
-            lines += [
-                "        elif c is float:",
-                f"            if not ({bind(low, 'lo')} <= v <= {bind(high, 'hi')}):",
-                "                return False",
-            ]
-        return [*lines, f"        elif not {test}(v):", "            return False"]
-    return [f"        if not {test}(v):", "            return False"]
 
 
 def _compile_args(

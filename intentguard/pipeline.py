@@ -19,7 +19,16 @@ from intentguard.decision import ALLOW, Decision, Effect, Reason, ReasonCode
 if TYPE_CHECKING:
     from intentguard.guard import Session
 
-__all__ = ["Stage", "ToolCall", "Verdict", "grant_stage", "liveness_stage", "run_pipeline", "shape_stage"]
+__all__ = [
+    "CORE_STAGES",
+    "Stage",
+    "ToolCall",
+    "Verdict",
+    "grant_stage",
+    "liveness_stage",
+    "run_pipeline",
+    "shape_stage",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +89,9 @@ def grant_stage(session: Session, call: ToolCall, now: float, /) -> Verdict | No
     return Verdict(Effect.DENY, tuple(reasons))
 
 
-DEFAULT_STAGES: tuple[Stage, ...] = (shape_stage, liveness_stage, grant_stage)
+CORE_STAGES: tuple[Stage, ...] = (shape_stage, liveness_stage, grant_stage)
+"""Stages 1-3 (call shape, session live, grant). ``Session.check`` fuses them into one inline
+test for the common ALLOW case and runs them here, in order, whenever that test fails."""
 
 
 def run_pipeline(stages: Sequence[Stage], session: Session, call: ToolCall, now: float) -> Decision:

@@ -177,3 +177,30 @@ def test_a_stage_can_only_narrow(first: list[str], extra: str) -> None:
         assert before.effect >= Effect.CONFIRM
     if before.effect is Effect.ALLOW:
         assert before.reasons == ()
+
+
+steps = st.one_of(calls, st.sampled_from(["advance", "revoke"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(script=st.lists(steps, max_size=25))
+def test_fused_check_agrees_with_the_full_pipeline(script: list[Any]) -> None:
+    """Session.check's fused fast path decides every call exactly as the stage-by-stage pipeline would."""
+    from intentguard.testing import FrozenClock
+
+    clock = FrozenClock(START)
+    guard = ig.Guard(schemas=[SCHEMA], clock=clock)
+    session = guard.start(
+        "refund_request", REFUND_PARAMS, principal=ig.Principal(user="u", tenant="t"), agent=ig.AgentIdentity(id="a")
+    )
+    for step in script:
+        if step == "advance":
+            clock.advance(minutes=4)
+        elif step == "revoke":
+            session.revoke("test")
+        else:
+            name, args = step
+            call = ig.ToolCall(name, args)
+            expected = run_pipeline(guard.stages, session, call, clock())
+            actual = session.check(call)
+            assert (actual.effect, actual.codes) == (expected.effect, expected.codes)

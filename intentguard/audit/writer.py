@@ -64,6 +64,8 @@ class AuditWriter:
         interval: float = 0.05,
     ) -> None:
         self._sinks: list[AuditSink] = list(sinks)
+        self.enabled = bool(self._sinks)
+        """True when at least one sink listens (a plain attribute: it is read on the hot path)."""
         self._ids = ids
         self._clock = clock
         self._on_error = on_error or _log_sink_error
@@ -75,28 +77,24 @@ class AuditWriter:
         self._prev = GENESIS
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self.submit: Callable[[Entry], None] = self._pending.append
+        """Enqueue one decision: a bare ``deque.append``, cheap and non-blocking (the hot path)."""
+        if self._sinks:
+            self._start()
         atexit.register(_close_at_exit, weakref.ref(self))
-
-    @property
-    def enabled(self) -> bool:
-        """True when at least one sink listens."""
-        return bool(self._sinks)
 
     def add_sink(self, sink: AuditSink) -> None:
         """Start feeding one more sink (records written from now on)."""
         self.flush()
         self._sinks.append(sink)
+        self.enabled = True
+        self._start()
 
     def remove_sink(self, sink: AuditSink) -> None:
         """Stop feeding a sink, after everything enqueued so far has reached it."""
         self.flush()
         self._sinks.remove(sink)
-
-    def submit(self, entry: Entry) -> None:
-        """Enqueue one decision; cheap and non-blocking (called on the hot path)."""
-        self._pending.append(entry)
-        if self._thread is None:
-            self._start()
+        self.enabled = bool(self._sinks)
 
     def flush(self) -> None:
         """Write everything enqueued so far, in the calling thread."""

@@ -197,6 +197,7 @@ class Session:
         args = call.args
         with self._lock:
             grant = self._grant
+            used = self._used
             # Stages 1-3 fused for the common case. Any doubt, a failing test or an exception goes
             # through the full pipeline, which gives the same answer with every reason spelled out
             # (and turns an exception into DENY with CHECK_FAILED).
@@ -207,18 +208,18 @@ class Session:
                     and args.__class__ is dict
                     and self._revoked is None
                     and grant.issued_at <= now < grant._live_until
-                    and self._used[name] < policy.max_calls
+                    and used[name] < policy.max_calls
                     and self._used_total < grant._total
                     and policy._accepts(args)
                 )
             except Exception:  # noqa: BLE001 - re-run below, where the failing stage is named
                 fast = False
-            if fast:
-                decision = run_pipeline(self._extra_stages, self, call, now) if self._extra_stages else ALLOW
+            if fast and not self._extra_stages:
+                decision = ALLOW
             else:
-                decision = run_pipeline(self._stages, self, call, now)
+                decision = run_pipeline(self._extra_stages if fast else self._stages, self, call, now)
             if decision is ALLOW or decision.effect is Effect.ALLOW:
-                self._used[name] += 1
+                used[name] += 1
                 self._used_total += 1
             seq = next(self._seqs)
         if self._audit.enabled:

@@ -7,6 +7,7 @@
     │   ├── InvalidIntentSchema      an intent schema file is wrong (``.problems``)
     │   ├── InvalidParameters        spawn-time parameters do not fit the schema (``.problems``)
     │   ├── GrantWideningError       an attenuation asked for more than the grant holds
+    │   ├── ApprovalError            an approval request cannot be stored, decided or read as asked
     │   └── MissingExtraError        an optional feature's extra is not installed
     └── DecisionError                a check did not ALLOW (``.decision``)
         ├── Denied                   the decision is DENY
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from intentguard.decision import Decision
 
 __all__ = [
+    "ApprovalError",
     "ConfigurationError",
     "ConfirmationRequired",
     "DecisionError",
@@ -88,6 +90,10 @@ class InvalidParameters(_ProblemsError):
 
 class GrantWideningError(ConfigurationError):
     """An attenuation asked for a tool, a budget or a lifetime beyond its parent grant."""
+
+
+class ApprovalError(ConfigurationError):
+    """A request cannot be stored, decided or read as asked: unknown, expired, already decided, unreadable."""
 
 
 class MissingExtraError(ConfigurationError, ImportError):

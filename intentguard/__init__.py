@@ -15,12 +15,22 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "ALLOW": "intentguard.decision",
     "AgentIdentity": "intentguard.identity",
+    "Approval": "intentguard.gates",
+    "ApprovalError": "intentguard.errors",
+    "ApprovalQueue": "intentguard.approvals",
+    "ApprovalState": "intentguard.approvals",
     "ArgSpec": "intentguard.schema",
+    "AsyncCallbackHandler": "intentguard.gates",
+    "AsyncConfirmationHandler": "intentguard.gates",
     "AuditRecord": "intentguard.audit",
     "AuditSink": "intentguard.audit",
+    "CallbackHandler": "intentguard.gates",
     "Clock": "intentguard.clock",
     "ConfigurationError": "intentguard.errors",
+    "ConfirmationHandler": "intentguard.gates",
+    "ConfirmationRequest": "intentguard.gates",
     "ConfirmationRequired": "intentguard.errors",
+    "ConsoleHandler": "intentguard.gates",
     "Decision": "intentguard.decision",
     "DecisionError": "intentguard.errors",
     "Denied": "intentguard.errors",
@@ -28,23 +38,29 @@ _EXPORTS: dict[str, str] = {
     "Grant": "intentguard.grant",
     "GrantWideningError": "intentguard.errors",
     "Guard": "intentguard.guard",
+    "Instruction": "intentguard.instructions",
     "Intent": "intentguard.intent",
     "IntentSchema": "intentguard.schema",
     "IntentguardError": "intentguard.errors",
     "InvalidIntentSchema": "intentguard.errors",
     "InvalidParameters": "intentguard.errors",
     "JsonlSink": "intentguard.audit",
+    "Ledger": "intentguard.provenance",
     "MissingExtraError": "intentguard.errors",
+    "Origin": "intentguard.provenance",
     "Principal": "intentguard.identity",
     "Privilege": "intentguard.schema",
     "Problem": "intentguard.errors",
     "Reason": "intentguard.decision",
     "ReasonCode": "intentguard.decision",
     "Session": "intentguard.guard",
+    "Source": "intentguard.provenance",
     "Stage": "intentguard.pipeline",
     "SystemClock": "intentguard.clock",
     "ToolCall": "intentguard.pipeline",
+    "Trust": "intentguard.provenance",
     "Verdict": "intentguard.pipeline",
+    "deny_all": "intentguard.gates",
     "load_schema": "intentguard.loader",
     "load_schemas": "intentguard.loader",
     "meta_schema": "intentguard.loader",
@@ -54,12 +70,22 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "ALLOW",
     "AgentIdentity",
+    "Approval",
+    "ApprovalError",
+    "ApprovalQueue",
+    "ApprovalState",
     "ArgSpec",
+    "AsyncCallbackHandler",
+    "AsyncConfirmationHandler",
     "AuditRecord",
     "AuditSink",
+    "CallbackHandler",
     "Clock",
     "ConfigurationError",
+    "ConfirmationHandler",
+    "ConfirmationRequest",
     "ConfirmationRequired",
+    "ConsoleHandler",
     "Decision",
     "DecisionError",
     "Denied",
@@ -67,23 +93,29 @@ __all__ = [
     "Grant",
     "GrantWideningError",
     "Guard",
+    "Instruction",
     "Intent",
     "IntentSchema",
     "IntentguardError",
     "InvalidIntentSchema",
     "InvalidParameters",
     "JsonlSink",
+    "Ledger",
     "MissingExtraError",
+    "Origin",
     "Principal",
     "Privilege",
     "Problem",
     "Reason",
     "ReasonCode",
     "Session",
+    "Source",
     "Stage",
     "SystemClock",
     "ToolCall",
+    "Trust",
     "Verdict",
+    "deny_all",
     "load_schema",
     "load_schemas",
     "meta_schema",
@@ -105,10 +137,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from intentguard.approvals import ApprovalQueue, ApprovalState
     from intentguard.audit import AuditRecord, AuditSink, JsonlSink
     from intentguard.clock import Clock, SystemClock, to_duration
     from intentguard.decision import ALLOW, Decision, Effect, Reason, ReasonCode
     from intentguard.errors import (
+        ApprovalError,
         ConfigurationError,
         ConfirmationRequired,
         DecisionError,
@@ -120,10 +154,22 @@ if TYPE_CHECKING:
         MissingExtraError,
         Problem,
     )
+    from intentguard.gates import (
+        Approval,
+        AsyncCallbackHandler,
+        AsyncConfirmationHandler,
+        CallbackHandler,
+        ConfirmationHandler,
+        ConfirmationRequest,
+        ConsoleHandler,
+        deny_all,
+    )
     from intentguard.grant import Grant
     from intentguard.guard import Guard, Session
     from intentguard.identity import AgentIdentity, Principal
+    from intentguard.instructions import Instruction
     from intentguard.intent import Intent
     from intentguard.loader import load_schema, load_schemas, meta_schema
     from intentguard.pipeline import Stage, ToolCall, Verdict
+    from intentguard.provenance import Ledger, Origin, Source, Trust
     from intentguard.schema import ArgSpec, IntentSchema, Privilege

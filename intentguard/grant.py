@@ -21,6 +21,7 @@ from intentguard.clock import format_duration, format_time
 from intentguard.constraints import Constraint, compile_arg, describe
 from intentguard.decision import Reason, ReasonCode
 from intentguard.errors import GrantWideningError
+from intentguard.provenance import tool_words
 
 if TYPE_CHECKING:
     from intentguard.intent import Intent
@@ -43,6 +44,15 @@ class ToolPolicy:
     required: frozenset[str]
     checks: ArgChecks
     deny: tuple[tuple[str, ArgChecks], ...] = ()
+    sources: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Where each declared argument's value may come from (see ``ArgSpec.sources``)."""
+    default_sources: frozenset[str] = frozenset({"any"})
+    """Where an undeclared argument's value may come from (tools that allow unknown arguments)."""
+    confirm: str = "tainted"
+    record: bool = False
+    free_text: frozenset[str] = frozenset()
+    words: frozenset[str] = frozenset()
+    """The words of the tool's name, matched against the verbs of untrusted instructions."""
     _accepts: Callable[[Mapping[str, Any]], bool] = field(init=False, repr=False, compare=False)
     _source: str = field(init=False, repr=False, compare=False)
 
@@ -137,15 +147,28 @@ class Grant:
                 for index, rule in enumerate(schema.deny)
                 if fnmatch.fnmatchcase(name, rule.tool)
             )
+            high = spec.privilege.value == "high"
+            default_sources = frozenset({"trusted"} if high else {"any"})
             tools[name] = ToolPolicy(
                 name=name,
-                high_privilege=spec.privilege.value == "high",
+                high_privilege=high,
                 max_calls=spec.max_calls,
                 allow_unknown=spec.unknown_arguments.value == "allow",
                 names=frozenset(spec.args),
                 required=frozenset(arg for arg, arg_spec in spec.args.items() if not arg_spec.optional),
                 checks=_compile_args(spec.args, params, f"tools.{name}"),
                 deny=deny,
+                sources=MappingProxyType(
+                    {
+                        arg: frozenset(arg_spec.sources) if arg_spec.sources is not None else default_sources
+                        for arg, arg_spec in spec.args.items()
+                    }
+                ),
+                default_sources=default_sources,
+                confirm=spec.confirm.value,
+                record=spec.record,
+                free_text=frozenset(field.casefold() for field in spec.free_text),
+                words=tool_words(name),
             )
         decay = []
         for index, rule in enumerate(schema.decay):

@@ -18,15 +18,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from intentguard.audit import AuditSink, AuditWriter, SinkErrorHandler
+from intentguard.audit import AuditSink, AuditWriter, SinkErrorHandler, args_digest
 from intentguard.clock import Clock, DurationLike, SystemClock, to_duration
-from intentguard.decision import ALLOW, Decision, Effect
+from intentguard.decision import ALLOW, Decision, Effect, Reason, ReasonCode
 from intentguard.errors import ConfigurationError, ConfirmationRequired, Denied
+from intentguard.gates import Approval, AsyncConfirmationHandler, ConfirmationHandler, ConfirmationRequest, deny_all
 from intentguard.grant import Grant
 from intentguard.identity import AgentIdentity, Principal
+from intentguard.instructions import Instruction
 from intentguard.intent import Intent
 from intentguard.loader import load_schemas
-from intentguard.pipeline import CORE_STAGES, Stage, ToolCall, run_pipeline
+from intentguard.pipeline import CORE_STAGES, DEFAULT_STAGES, Stage, ToolCall, run_pipeline
+from intentguard.provenance import Ledger, Origin, Source, Trust, trust_of
 from intentguard.schema import IntentSchema
 
 __all__ = ["Guard", "Session"]
@@ -42,7 +45,9 @@ class Guard:
     ``schemas`` takes :class:`IntentSchema` objects and paths to schema files or to
     directories of them. ``audit`` takes sinks (callables fed :class:`AuditRecord`);
     a failing sink is reported to ``on_audit_error`` (default: the ``intentguard.audit``
-    logger) and never changes a decision.
+    logger) and never changes a decision. ``confirm`` answers CONFIRM decisions in
+    :meth:`Session.decide` (default: :func:`~intentguard.gates.deny_all`); a request not
+    answered within ``confirm_timeout`` is a denial.
     """
 
     def __init__(
@@ -53,6 +58,8 @@ class Guard:
         ids: Callable[[], str] | None = None,
         audit: Iterable[AuditSink] = (),
         on_audit_error: SinkErrorHandler | None = None,
+        confirm: ConfirmationHandler | AsyncConfirmationHandler = deny_all,
+        confirm_timeout: DurationLike = 300,
     ) -> None:
         if isinstance(schemas, str | Path | IntentSchema):
             schemas = [schemas]
@@ -74,7 +81,9 @@ class Guard:
         self.schemas: Mapping[str, IntentSchema] = loaded
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.ids: Callable[[], str] = ids if ids is not None else _new_id
-        self.stages: tuple[Stage, ...] = CORE_STAGES
+        self.stages: tuple[Stage, ...] = DEFAULT_STAGES
+        self.confirm = confirm
+        self.confirm_timeout = to_duration(confirm_timeout, what="confirm_timeout").total_seconds()
         self.audit = AuditWriter(audit, ids=self.ids, clock=self.clock, on_error=on_audit_error)
 
     def intent(self, name: str, params: Mapping[str, Any] | None = None) -> Intent:
@@ -160,6 +169,11 @@ class Session:
         self._used_total = 0
         self._seqs = itertools.count()
         self._submit = guard.audit.submit
+        self.ledger = Ledger()
+        for name, value in intent.params.items():
+            self.ledger.add_value(value, Origin(Source.PARAM, Trust.TRUSTED, f"param:{name}", param=name))
+        self._recent: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._pending: dict[str, ConfirmationRequest] = {}
         self._revoked: str | None = None
 
     def __repr__(self) -> str:
@@ -221,15 +235,154 @@ class Session:
             if decision is ALLOW or decision.effect is Effect.ALLOW:
                 used[name] += 1
                 self._used_total += 1
+                if call.id is not None and grant._lookup[name].record:
+                    self._remember(call)
             seq = next(self._seqs)
         if self._audit.enabled:
             snapshot = args.copy() if args.__class__ is dict else dict(args) if isinstance(args, Mapping) else args
-            self._submit((self, seq, now, name, call.id, snapshot, decision))
+            self._submit((self, seq, now, name, call.id, snapshot, decision, None))
         return decision
 
     async def acheck(self, call: ToolCall) -> Decision:
         """The async twin of :meth:`check` (the check itself never waits on I/O)."""
         return self.check(call)
+
+    def observe(self, text: str, *, source: Source = Source.USER, origin: str | None = None) -> list[Instruction]:
+        """Record text that entered the run. User, system and developer text is trusted;
+        ``Source.RETRIEVED`` / ``AGENT`` / ``TOOL`` text is untrusted and scanned for instructions,
+        which are returned. ``origin`` names where it came from (a URL, a file, an agent)."""
+        label = origin or source.value
+        with self._lock:
+            return self.ledger.add_text(text, Origin(Source(source), trust_of(source), label))
+
+    def observe_result(self, call_id: str | None, tool: str, output: Any) -> list[Instruction]:
+        """Record a tool's output. Structured output of a system-of-record tool is labelled
+        record (derived when the call's own arguments were trusted); everything else is untrusted.
+        Returns the instructions found in it."""
+        with self._lock:
+            policy = self._grant.tools.get(tool)
+            remembered = self._recent.pop(call_id, None) if call_id is not None else None
+            derived = remembered is not None and remembered[0] == tool and self._trusted_args(remembered[1])
+            return self.ledger.add_output(
+                output,
+                tool=tool,
+                call_id=call_id,
+                record=policy is not None and policy.record,
+                free_text=policy.free_text if policy is not None else frozenset(),
+                derived=derived,
+            )
+
+    def decide(self, call: ToolCall, *, handler: ConfirmationHandler | None = None) -> Decision:
+        """Check a call and, on CONFIRM, ask ``handler`` (default: the guard's) for a human's answer.
+
+        Returns ALLOW (approved, budget consumed) or DENY; every step is audited.
+        """
+        decision = self.check(call)
+        if decision.effect is not Effect.CONFIRM:
+            return decision
+        request = self.confirmation_request(call, decision)
+        ask = handler if handler is not None else self._guard.confirm
+        try:
+            approval = ask(request)
+        except Exception as exc:  # noqa: BLE001 - a broken handler is a denial, never an allow
+            approval = Approval.deny(
+                request, approver="intentguard:handler-error", at=self._now(), note=f"{type(exc).__name__}: {exc}"
+            )
+        if not isinstance(approval, Approval):
+            approval = Approval.deny(
+                request,
+                approver="intentguard:handler-error",
+                at=self._now(),
+                note=f"the handler returned {type(approval).__name__}, not an Approval",
+            )
+        return self.apply_approval(call, approval)
+
+    async def adecide(self, call: ToolCall, *, handler: AsyncConfirmationHandler | None = None) -> Decision:
+        """The async twin of :meth:`decide`, for async confirmation handlers."""
+        decision = self.check(call)
+        if decision.effect is not Effect.CONFIRM:
+            return decision
+        request = self.confirmation_request(call, decision)
+        ask = handler if handler is not None else self._guard.confirm
+        try:
+            answer = ask(request)
+            approval = await answer if not isinstance(answer, Approval) else answer
+        except Exception as exc:  # noqa: BLE001 - a broken handler is a denial, never an allow
+            approval = Approval.deny(
+                request, approver="intentguard:handler-error", at=self._now(), note=f"{type(exc).__name__}: {exc}"
+            )
+        return self.apply_approval(call, approval)
+
+    def confirmation_request(self, call: ToolCall, decision: Decision) -> ConfirmationRequest:
+        """The request a human sees for a CONFIRM decision; it stays open until answered or expired."""
+        now = self._now()
+        args = dict(call.args)
+        with self._lock:
+            provenance = {
+                arg: tuple(str(origin) for origin in self.ledger.origins(value)) for arg, value in args.items()
+            }
+            request = ConfirmationRequest(
+                id=self._guard.ids(),
+                session=self.id,
+                tenant=self.principal.tenant,
+                user=self.principal.user,
+                agent=self.agent.id,
+                intent=self._grant.intent,
+                tool=call.name,
+                call_id=call.id,
+                args=args,
+                args_sha256=args_digest(args),
+                reasons=decision.reasons,
+                provenance=provenance,
+                created_at=now,
+                expires_at=now + self._guard.confirm_timeout,
+            )
+            self._pending[request.id] = request
+        return request
+
+    def apply_approval(self, call: ToolCall, approval: Approval) -> Decision:
+        """Turn a human's answer into the final decision for ``call``: ALLOW only for a live,
+        unused request of this session, for these exact arguments, approved in time, and only if
+        the call still passes every check a human cannot waive (grant, budget, expiry, revocation)."""
+        now = self._now()
+        digest = args_digest(dict(call.args)) if isinstance(call.args, Mapping) else ""
+        with self._lock:
+            request = self._pending.pop(approval.request_id, None)
+            problem = None
+            if request is None:
+                problem = f"approval for unknown or already used request {approval.request_id!r}."
+            elif request.tool != call.name or digest != request.args_sha256 or approval.args_sha256 != digest:
+                problem = "the approval was given for other arguments than this call carries."
+            elif now >= request.expires_at:
+                problem = f"the request expired before it was answered (after {self._guard.confirm_timeout:g} s)."
+            if problem is not None:
+                decision = Decision(Effect.DENY, (Reason(ReasonCode.APPROVAL_INVALID, problem),))
+            elif not approval.approved:
+                note = f": {approval.note}" if approval.note else ""
+                sentence = f"{approval.approver} did not approve the call{note}."
+                decision = Decision(Effect.DENY, (Reason(ReasonCode.CONFIRMATION_DENIED, sentence),))
+            else:
+                decision = run_pipeline(CORE_STAGES, self, call, now)
+                if decision.effect is Effect.ALLOW:
+                    self._used[call.name] += 1
+                    self._used_total += 1
+                    if call.id is not None:
+                        self._remember(call)
+            seq = next(self._seqs)
+        if self._audit.enabled:
+            self._submit((self, seq, now, call.name, call.id, dict(call.args), decision, approval))
+        return decision
+
+    def _remember(self, call: ToolCall) -> None:
+        """Keep the arguments of recent allowed calls, to label their results (bounded)."""
+        if len(self._recent) >= 256:
+            self._recent.pop(next(iter(self._recent)))
+        self._recent[call.id] = (call.name, dict(call.args))  # type: ignore[index]
+
+    def _trusted_args(self, args: Mapping[str, Any]) -> bool:
+        return all(
+            any(origin.trust <= Trust.DERIVED for origin in self.ledger.origins(value)) for value in args.values()
+        )
 
     def enforce(self, call: ToolCall) -> Decision:
         """Like :meth:`check`, but raise :class:`Denied` or :class:`ConfirmationRequired`."""

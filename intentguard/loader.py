@@ -278,6 +278,22 @@ def _semantic_problems(schema: IntentSchema, source: str) -> Iterator[Problem]:
     for name, tool in schema.tools.items():
         for arg, spec in tool.args.items():
             yield from _arg_problems(spec, f"$.tools.{name}.args.{arg}", source, declared, required)
+            for index, allowed in enumerate(spec.sources or ()):
+                kind, _, target = allowed.partition(":")
+                if kind == "tool" and target not in schema.tools:
+                    yield Problem(
+                        source,
+                        f"$.tools.{name}.args.{arg}.sources[{index}]",
+                        f"tool {target!r} is not declared in tools",
+                        "name a declared tool",
+                    )
+                elif kind == "param" and target not in declared:
+                    yield Problem(
+                        source,
+                        f"$.tools.{name}.args.{arg}.sources[{index}]",
+                        f"parameter {target!r} is not declared",
+                        "declare it under parameters.properties",
+                    )
     for index, rule in enumerate(schema.deny):
         for arg, spec in rule.args.items():
             yield from _arg_problems(spec, f"$.deny[{index}].args.{arg}", source, declared, required)

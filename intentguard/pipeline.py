@@ -15,17 +15,21 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from intentguard.constraints import describe
 from intentguard.decision import ALLOW, Decision, Effect, Reason, ReasonCode
+from intentguard.provenance import allowed_by
 
 if TYPE_CHECKING:
     from intentguard.guard import Session
 
 __all__ = [
     "CORE_STAGES",
+    "DEFAULT_STAGES",
     "Stage",
     "ToolCall",
     "Verdict",
+    "gate_stage",
     "grant_stage",
     "liveness_stage",
+    "provenance_stage",
     "run_pipeline",
     "shape_stage",
 ]
@@ -89,9 +93,91 @@ def grant_stage(session: Session, call: ToolCall, now: float, /) -> Verdict | No
     return Verdict(Effect.DENY, tuple(reasons))
 
 
+def provenance_stage(session: Session, call: ToolCall, now: float, /) -> Verdict | None:
+    """Stage 4: arguments whose value came only from sources the schema does not allow, and
+    calls that an instruction found in untrusted content asked for.
+
+    A tainted argument is CONFIRM. A call carrying a value an untrusted instruction named is
+    DENY for a high-privilege tool and CONFIRM for a low one; a high-privilege tool whose name
+    an untrusted instruction used as its verb (``send`` for ``send_money``) is CONFIRM.
+    """
+    policy = session.grant.tools.get(call.name)
+    if policy is None:
+        return None
+    ledger = session.ledger
+    name = call.name
+    effect = Effect.ALLOW
+    reasons: list[Reason] = []
+    named_by_instruction = False
+    for arg, value in call.args.items():
+        allowed = policy.sources.get(arg, policy.default_sources)
+        if "any" not in allowed:
+            origins = ledger.origins(value)
+            if origins and not any(allowed_by(origin, allowed) for origin in origins):
+                effect = max(effect, Effect.CONFIRM)
+                seen = ", ".join(str(origin) for origin in origins[:3])
+                reasons.append(
+                    Reason(
+                        ReasonCode.TAINTED_ARGUMENT,
+                        f"argument {arg!r} of tool {name!r} is {describe(value)}, which came from "
+                        f"{seen}; the schema takes it only from {', '.join(sorted(allowed))}.",
+                    )
+                )
+        if ledger.instructions:
+            for instruction, origin in ledger.instruction_matches(value)[:1]:
+                named_by_instruction = True
+                effect = max(effect, Effect.DENY if policy.high_privilege else Effect.CONFIRM)
+                reasons.append(
+                    Reason(
+                        ReasonCode.UNTRUSTED_INSTRUCTION,
+                        f"argument {arg!r} of tool {name!r} is {describe(value)}, which an instruction "
+                        f"in untrusted content ({origin.label}) asked for: {instruction.excerpt!r}.",
+                    )
+                )
+    if policy.high_privilege and not named_by_instruction and ledger.instruction_verbs & policy.words:
+        effect = max(effect, Effect.CONFIRM)
+        verbs = ", ".join(sorted(ledger.instruction_verbs & policy.words))
+        reasons.append(
+            Reason(
+                ReasonCode.UNTRUSTED_INSTRUCTION,
+                f"untrusted content in this run told the agent to {verbs}, and {name!r} does that.",
+            )
+        )
+    if policy.high_privilege and ledger.saturated:
+        effect = max(effect, Effect.CONFIRM)
+        reasons.append(
+            Reason(
+                ReasonCode.TAINTED_ARGUMENT,
+                "the session has seen more content than its provenance ledger holds, so the origin "
+                "of these arguments cannot be established.",
+            )
+        )
+    return Verdict(effect, tuple(reasons)) if reasons else None
+
+
+def gate_stage(session: Session, call: ToolCall, now: float, /) -> Verdict | None:
+    """Stage 6: high-privilege tools the schema always gates, or gates once untrusted content arrived."""
+    policy = session.grant.tools.get(call.name)
+    if policy is None or not policy.high_privilege or policy.confirm == "tainted":
+        return None
+    if policy.confirm == "always":
+        sentence = f"the intent asks a person to confirm every call of {call.name!r}."
+        return Verdict(Effect.CONFIRM, (Reason(ReasonCode.CONFIRMATION_REQUIRED, sentence),))
+    if session.ledger.untrusted_seen:
+        sentence = (
+            f"{call.name!r} is high-privilege and untrusted content has entered this run; "
+            "the intent asks a person to confirm it."
+        )
+        return Verdict(Effect.CONFIRM, (Reason(ReasonCode.HIGH_PRIVILEGE_MID_CHAIN, sentence),))
+    return None
+
+
 CORE_STAGES: tuple[Stage, ...] = (shape_stage, liveness_stage, grant_stage)
 """Stages 1-3 (call shape, session live, grant). ``Session.check`` fuses them into one inline
 test for the common ALLOW case and runs them here, in order, whenever that test fails."""
+
+DEFAULT_STAGES: tuple[Stage, ...] = (*CORE_STAGES, provenance_stage, gate_stage)
+"""Every stage a guard runs, in order: the core, provenance (4) and the confirmation gate (6)."""
 
 
 def run_pipeline(stages: Sequence[Stage], session: Session, call: ToolCall, now: float) -> Decision:

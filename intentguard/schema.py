@@ -25,6 +25,7 @@ from intentguard.errors import ConfigurationError
 __all__ = [
     "ArgSpec",
     "ArgType",
+    "Confirm",
     "DecayRule",
     "DenyRule",
     "IntentSchema",
@@ -36,6 +37,24 @@ __all__ = [
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 TOOL_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$"
+SOURCE_PATTERN = r"^(trusted|derived|any|tool:[A-Za-z_][A-Za-z0-9_.:-]{0,127}|param:[a-z][a-z0-9_]{0,63})$"
+DEFAULT_FREE_TEXT = (
+    "body",
+    "comment",
+    "comments",
+    "content",
+    "description",
+    "message",
+    "note",
+    "notes",
+    "review",
+    "reviews",
+    "snippet",
+    "subject",
+    "summary",
+    "text",
+    "title",
+)
 
 
 def _duration(value: Any) -> timedelta:
@@ -87,6 +106,14 @@ class ArgType(enum.StrEnum):
     NULL = "null"
 
 
+class Confirm(enum.StrEnum):
+    """When a high-privilege tool needs a human's confirmation (beyond tainted arguments and instructions)."""
+
+    TAINTED = "tainted"
+    AFTER_UNTRUSTED = "after_untrusted"
+    ALWAYS = "always"
+
+
 class UnknownArguments(enum.StrEnum):
     """What to do with an argument the tool's ``args`` do not declare."""
 
@@ -122,6 +149,14 @@ class ArgSpec(_Model):
     prefix: str | ParamRef | None = Field(None, description="Strings: the value must start with this.")
     each: ArgSpec | None = Field(None, description="Arrays: constraints every item must satisfy.")
     optional: bool = Field(False, description="If true the argument may be absent; by default absence is denied.")
+    sources: list[Annotated[str, Field(pattern=SOURCE_PATTERN)]] | None = Field(
+        None,
+        description=(
+            "Where the value may come from: 'trusted' (user, system, developer, intent parameters), 'derived' "
+            "(record fields fetched with trusted arguments), 'any', 'tool:NAME' or 'param:NAME'. "
+            "Default: ['trusted'] for high-privilege tools, ['any'] for low-privilege ones."
+        ),
+    )
 
 
 class ToolSpec(_Model):
@@ -136,6 +171,25 @@ class ToolSpec(_Model):
         UnknownArguments.DENY, description="What to do with an argument not listed in 'args'."
     )
     args: dict[str, ArgSpec] = Field(default_factory=dict, description="Constraints per argument name.")
+    confirm: Confirm = Field(
+        Confirm.TAINTED,
+        description=(
+            "High-privilege tools: when to ask a human. 'tainted' (default): when an argument's value came "
+            "only from sources its 'sources' do not allow; 'after_untrusted': also whenever untrusted content "
+            "has entered the run; 'always': every call."
+        ),
+    )
+    record: bool = Field(
+        False,
+        description=(
+            "The tool is a system of record: fields of its structured output are labelled 'record' (and "
+            "'derived' when the call's own arguments were trusted), except its free-text fields."
+        ),
+    )
+    free_text: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_FREE_TEXT),
+        description="Field names in a record's output that hold free text and stay untrusted.",
+    )
 
 
 class DenyRule(_Model):

@@ -191,7 +191,7 @@ def test_an_entry_that_cannot_be_built_is_logged_and_skipped(
 ) -> None:
     """If a record cannot be built the failure is logged and the next records are still written."""
     with capture_decisions(guard) as captured, caplog.at_level(logging.ERROR, logger="intentguard.audit"):
-        guard.audit.submit((None, 0, 0.0, "x", None, {}, None))  # type: ignore[arg-type]
+        guard.audit.submit((None, 0, 0.0, "x", None, {}, None, None))  # type: ignore[arg-type]
         session.check(ig.ToolCall("search_kb", {"query": "x"}))
         assert [r.decision.tool for r in captured.records] == ["search_kb"]
     assert "could not build an audit record" in caplog.text

@@ -15,7 +15,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-__all__ = ["DECISION_EVENT", "GENESIS", "AuditRecord", "DecisionEvent", "ReasonEntry", "args_digest", "build_record"]
+__all__ = [
+    "DECISION_EVENT",
+    "GENESIS",
+    "ApprovalEntry",
+    "AuditRecord",
+    "DecisionEvent",
+    "ReasonEntry",
+    "args_digest",
+    "build_record",
+]
 
 DECISION_EVENT = "https://intentguard.dev/events/decision"
 GENESIS = "0" * 64
@@ -31,6 +40,16 @@ class ReasonEntry(_Frozen):
 
     code: str
     message: str
+
+
+class ApprovalEntry(_Frozen):
+    """A human's answer to a confirmation request, as recorded."""
+
+    request: str
+    approver: str
+    approved: bool
+    note: str
+    args_sha256: str
 
 
 class DecisionEvent(_Frozen):
@@ -49,6 +68,7 @@ class DecisionEvent(_Frozen):
     effect: str
     reasons: list[ReasonEntry]
     score: float = Field(ge=0.0, le=1.0)
+    approval: ApprovalEntry | None = Field(None, description="The human answer this decision rests on.")
 
 
 class AuditRecord(_Frozen):

@@ -21,6 +21,7 @@ from intentguard.constraints import describe
 
 if TYPE_CHECKING:
     from intentguard.decision import Decision
+    from intentguard.gates import Approval
     from intentguard.guard import Session
 
 __all__ = ["AuditSink", "AuditWriter", "SinkErrorHandler"]
@@ -48,7 +49,7 @@ def _close_at_exit(ref: weakref.ref[AuditWriter]) -> None:
         writer.close()
 
 
-Entry = tuple["Session", int, float, str, "str | None", Any, "Decision"]
+Entry = tuple["Session", int, float, str, "str | None", Any, "Decision", "Approval | None"]
 
 
 class AuditWriter:
@@ -153,7 +154,7 @@ class AuditWriter:
             _log.exception("audit error handler failed")
 
     def _build(self, entry: Entry) -> AuditRecord:
-        session, seq, now, tool, call_id, args, decision = entry
+        session, seq, now, tool, call_id, args, decision, approval = entry
         principal = session.principal
         grant = session.grant
         record = build_record(
@@ -177,6 +178,15 @@ class AuditWriter:
                 "effect": decision.effect.name,
                 "reasons": [(reason.code.value, reason.message) for reason in decision.reasons],
                 "score": decision.score,
+                "approval": None
+                if approval is None
+                else {
+                    "request": approval.request_id,
+                    "approver": approval.approver,
+                    "approved": approval.approved,
+                    "note": approval.note,
+                    "args_sha256": approval.args_sha256,
+                },
             },
             prev=self._prev,
         )

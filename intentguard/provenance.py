@@ -1,0 +1,235 @@
+"""Provenance: where every value an agent could pass to a tool came from.
+
+The ledger labels values, not messages. Text from the user, the system prompt, the
+developer and the intent's parameters is *trusted*. Fields of structured output from a tool
+the schema declares a system of record are *record* values, and *derived* ones when the
+call that fetched them had only trusted arguments. Everything else — e-mails, web pages,
+files, messages from other agents, and the free-text fields of records — is *untrusted*,
+and so is every instruction found in it.
+
+All the work happens at ingest: text is normalised and its candidate values (addresses,
+ids, amounts, tokens, ...) are indexed once (:mod:`intentguard.values`). Looking an argument
+up costs in proportion to the argument, never to the context. Instructions addressed to the
+agent inside untrusted text are detected at ingest too (:mod:`intentguard.instructions`).
+
+What the ledger cannot see: a value the model paraphrased, translated, computed or decoded
+from an encoding the ledger does not undo is *unseen*, not tainted. Deny rules, budgets,
+argument constraints and the divergence score back the ledger up there.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from intentguard.instructions import Instruction, detect
+from intentguard.values import extract, normalize, pieces
+
+__all__ = ["MAX_INDEXED_VALUES", "Ledger", "Origin", "Source", "Trust", "allowed_by", "tool_words", "trust_of"]
+
+MAX_INDEXED_VALUES = 1_000_000
+"""Distinct values one session's ledger indexes; past this it is *saturated* and fails closed."""
+_MAX_ORIGINS_PER_VALUE = 16
+_MAX_INSTRUCTIONS = 1_000
+_WHOLE_TEXT_LIMIT = 512
+
+
+class Trust(enum.IntEnum):
+    """How far a value can be believed, most trusted first."""
+
+    TRUSTED = 0
+    DERIVED = 1
+    RECORD = 2
+    UNTRUSTED = 3
+
+
+class Source(enum.StrEnum):
+    """Where text entered the run."""
+
+    USER = "user"
+    SYSTEM = "system"
+    DEVELOPER = "developer"
+    PARAM = "param"
+    TOOL = "tool"
+    RETRIEVED = "retrieved"
+    AGENT = "agent"
+
+
+_TRUSTED_SOURCES = frozenset({Source.USER, Source.SYSTEM, Source.DEVELOPER, Source.PARAM})
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """One place a value was seen: its source, its trust, and a label a person can follow."""
+
+    source: Source
+    trust: Trust
+    label: str
+    tool: str | None = None
+    param: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.trust.name.lower()})"
+
+
+def allowed_by(origin: Origin, sources: frozenset[str]) -> bool:
+    """Whether a schema's ``sources`` list accepts a value seen at ``origin``."""
+    if "any" in sources:
+        return True
+    if origin.trust is Trust.TRUSTED and "trusted" in sources:
+        return True
+    if origin.trust <= Trust.DERIVED and "derived" in sources:
+        return True
+    if origin.tool is not None and f"tool:{origin.tool}" in sources:
+        return True
+    return origin.param is not None and f"param:{origin.param}" in sources
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def tool_words(name: str) -> frozenset[str]:
+    """The words of a tool name (``send_money`` → ``{send, money}``), for matching instruction verbs."""
+    return frozenset(normalize(word) for word in re.split(r"[^A-Za-z0-9]+", _CAMEL.sub("_", name)) if word)
+
+
+class Ledger:
+    """The values one session has seen and where. Not thread-safe: the session's lock guards it."""
+
+    def __init__(self) -> None:
+        self._index: dict[str, list[Origin]] = {}
+        self.instructions: list[tuple[Instruction, Origin]] = []
+        self._instruction_values: dict[str, list[int]] = {}
+        self.instruction_verbs: frozenset[str] = frozenset()
+        self.untrusted_seen = False
+        self.saturated = False
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def add_text(self, text: str, origin: Origin) -> list[Instruction]:
+        """Index the candidate values of ``text``; for untrusted text also detect instructions."""
+        if not isinstance(text, str):
+            text = str(text)
+        values = extract(text)
+        if len(text) <= _WHOLE_TEXT_LIMIT:
+            values.add(normalize(text))
+        self._add_all(values, origin)
+        if origin.trust < Trust.UNTRUSTED:
+            return []
+        self.untrusted_seen = True
+        found = detect(text)
+        for instruction in found:
+            self._add_instruction(instruction, origin)
+        return found
+
+    def add_value(self, value: Any, origin: Origin) -> None:
+        """Index one structured value: its whole normalised form and its significant pieces."""
+        whole, parts = pieces(value)
+        self._add_all([whole, *parts], origin)
+
+    def add_output(
+        self, output: Any, *, tool: str, call_id: str | None, record: bool, free_text: frozenset[str], derived: bool
+    ) -> list[Instruction]:
+        """Index a tool's output: record fields as record/derived, everything else as untrusted text."""
+        label = f"tool:{tool}" + (f"#{call_id}" if call_id else "")
+        if isinstance(output, str):
+            parsed = _json_or_none(output)
+            if parsed is None:
+                return self.add_text(output, Origin(Source.TOOL, Trust.UNTRUSTED, label, tool=tool))
+            output = parsed
+        found: list[Instruction] = []
+        trust = Trust.DERIVED if derived else Trust.RECORD
+        for path, key, leaf in _leaves(output, "$"):
+            where = f"{label} {path}"
+            # A record field is a value of the record unless it is declared free text or reads like it.
+            is_field = not isinstance(leaf, str) or (len(leaf) <= _WHOLE_TEXT_LIMIT and "\n" not in leaf)
+            if record and key not in free_text and is_field:
+                self.add_value(leaf, Origin(Source.TOOL, trust, where, tool=tool))
+            else:
+                found += self.add_text(str(leaf), Origin(Source.TOOL, Trust.UNTRUSTED, where, tool=tool))
+        return found
+
+    def origins(self, value: Any) -> tuple[Origin, ...]:
+        """Where ``value`` was seen: the origins of its whole form or, failing that, of its pieces.
+
+        A piece also seen in trusted text is no evidence either way and is ignored. An empty
+        result means the value is *unseen* (for example made up, computed or paraphrased).
+        """
+        whole, parts = pieces(value)
+        found = self._index.get(whole)
+        if found:
+            return tuple(found)
+        collected: list[Origin] = []
+        for part in parts:
+            seen = self._index.get(part)
+            if seen and all(origin.trust is not Trust.TRUSTED for origin in seen):
+                collected.extend(origin for origin in seen if origin not in collected)
+        return tuple(collected)
+
+    def instruction_matches(self, value: Any) -> list[tuple[Instruction, Origin]]:
+        """The acquired instructions that mention ``value`` (its whole form or a piece of it)."""
+        if not self._instruction_values:
+            return []
+        whole, parts = pieces(value)
+        hits: list[int] = []
+        for key in (whole, *parts):
+            hits.extend(index for index in self._instruction_values.get(key, ()) if index not in hits)
+        return [self.instructions[index] for index in sorted(hits)]
+
+    def _add_all(self, values: Iterable[str], origin: Origin) -> None:
+        index = self._index
+        for value in values:
+            if not value:
+                continue
+            seen = index.get(value)
+            if seen is None:
+                if len(index) >= MAX_INDEXED_VALUES:
+                    self.saturated = True
+                    continue
+                index[value] = [origin]
+            elif origin not in seen and len(seen) < _MAX_ORIGINS_PER_VALUE:
+                seen.append(origin)
+
+    def _add_instruction(self, instruction: Instruction, origin: Origin) -> None:
+        if len(self.instructions) >= _MAX_INSTRUCTIONS:
+            self.saturated = True
+            return
+        position = len(self.instructions)
+        self.instructions.append((instruction, origin))
+        for value in instruction.values:
+            self._instruction_values.setdefault(value, []).append(position)
+        self.instruction_verbs = self.instruction_verbs | instruction.verbs
+
+
+def trust_of(source: Source) -> Trust:
+    """The trust of text from ``source``: user, system, developer and parameters are trusted."""
+    return Trust.TRUSTED if source in _TRUSTED_SOURCES else Trust.UNTRUSTED
+
+
+def _json_or_none(text: str) -> Any:
+    stripped = text.lstrip()
+    if not stripped.startswith(("{", "[")):
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _leaves(node: Any, path: str, key: str = "", depth: int = 0) -> Iterator[tuple[str, str, Any]]:
+    """Every scalar of a JSON-like value with its JSON path and the name of its field."""
+    if depth > 64:
+        yield path, key, json.dumps(node, default=str)[:100_000]
+    elif isinstance(node, Mapping):
+        for name, child in node.items():
+            yield from _leaves(child, f"{path}.{name}", str(name).casefold(), depth + 1)
+    elif isinstance(node, list | tuple):
+        for index, child in enumerate(node):
+            yield from _leaves(child, f"{path}[{index}]", key, depth + 1)
+    elif node is not None:
+        yield path, key, node

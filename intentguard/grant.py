@@ -47,16 +47,23 @@ class ToolPolicy:
     sources: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """Where each declared argument's value may come from (see ``ArgSpec.sources``)."""
     default_sources: frozenset[str] = frozenset({"any"})
+    pinned: frozenset[str] = frozenset()
+    """Arguments held by ``equals``/``one_of`` to values the developer or the parameters name:
+    once the constraints pass they carry only trusted values, so provenance skips them."""
     """Where an undeclared argument's value may come from (tools that allow unknown arguments)."""
     confirm: str = "tainted"
     record: bool = False
     free_text: frozenset[str] = frozenset()
     words: frozenset[str] = frozenset()
     """The words of the tool's name, matched against the verbs of untrusted instructions."""
+    traced: bool = field(init=False, repr=False, compare=False)
+    """Whether any argument of this tool needs a provenance lookup (derived from the fields above)."""
     _accepts: Callable[[Mapping[str, Any]], bool] = field(init=False, repr=False, compare=False)
     _source: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        traced = any(arg not in self.pinned and "any" not in allowed for arg, allowed in self.sources.items())
+        object.__setattr__(self, "traced", traced or (self.allow_unknown and "any" not in self.default_sources))
         accepts, source = generate_accepts(self)
         object.__setattr__(self, "_accepts", accepts)
         object.__setattr__(self, "_source", source)
@@ -163,6 +170,11 @@ class Grant:
                         arg: frozenset(arg_spec.sources) if arg_spec.sources is not None else default_sources
                         for arg, arg_spec in spec.args.items()
                     }
+                ),
+                pinned=frozenset(
+                    arg
+                    for arg, arg_spec in spec.args.items()
+                    if arg_spec.equals is not None or arg_spec.one_of is not None
                 ),
                 default_sources=default_sources,
                 confirm=spec.confirm.value,

@@ -15,10 +15,11 @@ the rules come in two strengths:
   override:") and asking to send a secret (password, security code, API key, ...) to an explicit
   address, URL or number, unless the sentence negates it ("we will never ask you to ...").
 - **weak** rules (an imperative at the start of a clause, "before you answer", "instead, ...",
-  "you must", "new instructions:", "TODO:", a ``system:`` line) flag only with an *agent signal*
-  within 300 characters: a strong rule, a mention of an AI or LLM, "the user", the agent's task
-  or prompt ("the task I gave you", "your instructions"), or secrecy towards the user ("do not
-  tell the user", "without asking the user").
+  "you must", "the assistant must", "from now on", "new instructions:", "TODO:", a ``system:``
+  line) flag only with an *agent signal* within 300 characters: a strong finding, "the user",
+  the agent's task or prompt ("the task I gave you", "your instructions"), secrecy towards the
+  user ("do not tell the user", "without asking the user", "silently") or "the AI must".
+  Merely mentioning AI ("our AI-powered search") is not a signal; neither is urgency.
 
 The trade-off is deliberate: a phishing or payment-change e-mail written to a human ("URGENT:
 transfer $5,000 to IBAN ...") is not flagged unless it names a secret to send, and a real
@@ -28,9 +29,12 @@ Flagging every imperative would make every vendor e-mail an attack. Known false 
 person retracting their own earlier instructions ("please disregard my previous instructions")
 and security advice that tells the reader to forward a code to a named address.
 
-Offsets (:attr:`Instruction.start`) and excerpts refer to the normal form of the text. Every
-pattern is linear (bounded spans, no nested quantifiers); each rule resumes after the region it
-last reported, and at most :data:`MAX_INSTRUCTIONS` are returned per text.
+Offsets (:attr:`Instruction.start`) and excerpts refer to ``normalize(text, keep_lines=True)``,
+so obfuscation (full-width, zero-width, percent-encoding) is undone before any rule runs. The
+scan is linear: patterns have bounded spans and no nested quantifiers, a rule is skipped when
+none of its key substrings occurs, weak rules only search the windows around signals, and each
+rule resumes after the sentence of its last finding. At most :data:`MAX_INSTRUCTIONS` findings
+per rule and per text are returned, earliest first.
 """
 
 from __future__ import annotations
@@ -220,7 +224,8 @@ def detect(text: str) -> list[Instruction]:
     t = normalize(text, keep_lines=True)
     whole = [(0, len(t))]
     strong = [(rule, m) for rule in _RULES if rule.strong for m in _matches(rule, t, whole)]
-    signals = sorted([m.start() for _, m in strong] + [m.start() for r in _SIGNAL_RULES for m in _matches(r, t, whole)])
+    signals = [m.start() for r in _SIGNAL_RULES for m in _matches(r, t, whole, cap=len(t))]
+    signals = sorted(signals + [m.start() for _, m in strong])
     windows: list[tuple[int, int]] = []
     for pos in signals:  # merged windows around the signals; weak rules only look inside them
         low, high = max(0, pos - _WINDOW), min(len(t), pos + 2 * _WINDOW)
@@ -233,14 +238,16 @@ def detect(text: str) -> list[Instruction]:
     return [_instruction(rule, m, t) for rule, m in found]
 
 
-def _matches(rule: _Rule, t: str, windows: list[tuple[int, int]]) -> Iterator[re.Match[str]]:
+def _matches(
+    rule: _Rule, t: str, windows: list[tuple[int, int]], *, cap: int = MAX_INSTRUCTIONS
+) -> Iterator[re.Match[str]]:
     """Matches of ``rule`` inside ``windows``, each search resuming after the last match's sentence."""
     if rule.keys and not any(key in t for key in rule.keys):
         return
     count = 0
     for low, high in windows:
         pos = low
-        while count < MAX_INSTRUCTIONS and (m := rule.pattern.search(t, pos, high)):
+        while count < cap and (m := rule.pattern.search(t, pos, high)):
             pos = max(m.end(), _sentence_end(t, m.end()))
             if rule.name != "secret_exfiltration" or _asks_for_secret(t, m):
                 count += 1

@@ -101,15 +101,18 @@ def provenance_stage(session: Session, call: ToolCall, now: float, /) -> Verdict
     DENY for a high-privilege tool and CONFIRM for a low one; a high-privilege tool whose name
     an untrusted instruction used as its verb (``send`` for ``send_money``) is CONFIRM.
     """
-    policy = session.grant.tools.get(call.name)
-    if policy is None:
-        return None
+    policy = session.grant._lookup.get(call.name)
     ledger = session.ledger
+    if policy is None or not (policy.traced or ledger.instructions or ledger.saturated):
+        return None  # nothing to look up: the common case for low-privilege tools, kept cheap
     name = call.name
     effect = Effect.ALLOW
     reasons: list[Reason] = []
     named_by_instruction = False
+    pinned = policy.pinned
     for arg, value in call.args.items():
+        if arg in pinned:
+            continue
         allowed = policy.sources.get(arg, policy.default_sources)
         if "any" not in allowed:
             origins = ledger.origins(value)
@@ -157,8 +160,8 @@ def provenance_stage(session: Session, call: ToolCall, now: float, /) -> Verdict
 
 def gate_stage(session: Session, call: ToolCall, now: float, /) -> Verdict | None:
     """Stage 6: high-privilege tools the schema always gates, or gates once untrusted content arrived."""
-    policy = session.grant.tools.get(call.name)
-    if policy is None or not policy.high_privilege or policy.confirm == "tainted":
+    policy = session.grant._lookup.get(call.name)
+    if policy is None or policy.confirm == "tainted" or not policy.high_privilege:
         return None
     if policy.confirm == "always":
         sentence = f"the intent asks a person to confirm every call of {call.name!r}."

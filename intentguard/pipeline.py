@@ -18,7 +18,7 @@ from intentguard.decision import ALLOW, Decision, Effect, Reason, ReasonCode
 from intentguard.provenance import allowed_by
 
 if TYPE_CHECKING:
-    from intentguard.guard import Session
+    from intentguard.session import Session
 
 __all__ = [
     "CORE_STAGES",

@@ -17,7 +17,8 @@ from intentguard.pipeline import ToolCall
 
 if TYPE_CHECKING:
     from intentguard.audit import AuditRecord
-    from intentguard.guard import Guard, Session
+    from intentguard.guard import Guard
+    from intentguard.session import Session
 
 __all__ = ["CapturedRecords", "FrozenClock", "ScriptedAgent", "Turn", "capture_decisions", "sequential_ids"]
 

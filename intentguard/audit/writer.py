@@ -22,7 +22,7 @@ from intentguard.constraints import describe
 if TYPE_CHECKING:
     from intentguard.decision import Decision
     from intentguard.gates import Approval
-    from intentguard.guard import Session
+    from intentguard.session import Session
 
 __all__ = ["AuditSink", "AuditWriter", "SinkErrorHandler"]
 

@@ -1,0 +1,306 @@
+"""Session: one agent run under one intent — its grant, identity, provenance ledger and counters.
+
+``session.check(call)`` decides a call; ``observe`` / ``observe_result`` feed the provenance
+ledger; ``decide`` / ``apply_approval`` turn a CONFIRM into a final decision with a human's
+answer. Sessions are safe to share between threads: a check and the budget it consumes
+happen atomically.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from intentguard.audit import args_digest
+from intentguard.clock import SystemClock
+from intentguard.decision import ALLOW, Decision, Effect, Reason, ReasonCode
+from intentguard.errors import ConfigurationError, ConfirmationRequired, Denied
+from intentguard.gates import Approval, AsyncConfirmationHandler, ConfirmationHandler, ConfirmationRequest
+from intentguard.grant import Grant
+from intentguard.identity import AgentIdentity, Principal
+from intentguard.instructions import Instruction
+from intentguard.intent import Intent
+from intentguard.pipeline import CORE_STAGES, Stage, ToolCall, run_pipeline
+from intentguard.provenance import Ledger, Origin, Source, Trust, trust_of
+
+if TYPE_CHECKING:
+    from intentguard.guard import Guard
+
+__all__ = ["Session"]
+
+
+class Session:
+    """One agent run under one intent: its grant, its identity and its counters.
+
+    Create sessions with :meth:`Guard.start`. All methods are thread-safe.
+    """
+
+    def __init__(
+        self,
+        guard: Guard,
+        session_id: str,
+        intent: Intent,
+        grant: Grant,
+        *,
+        principal: Principal,
+        agent: AgentIdentity,
+    ) -> None:
+        self.id = session_id
+        self.intent = intent
+        self.principal = principal
+        self.agent = agent
+        self.root_auth = principal.auth_event or f"session:{session_id}"
+        self._grant = grant
+        self._guard = guard
+        self._clock = guard.clock
+        # The wall clock is read directly: a method call per check is measurable on the hot path.
+        self._now: Callable[[], float] = time.time if isinstance(guard.clock, SystemClock) else guard.clock
+        self._stages: Sequence[Stage] = guard.stages
+        self._extra_stages: Sequence[Stage] = guard.stages[len(CORE_STAGES) :]
+        self._audit = guard.audit
+        self._lock = threading.Lock()
+        self._used: defaultdict[str, int] = defaultdict(int)
+        self._used_total = 0
+        self._seqs = itertools.count()
+        self._submit = guard.audit.submit
+        self.ledger = Ledger()
+        for name, value in intent.params.items():
+            self.ledger.add_value(value, Origin(Source.PARAM, Trust.TRUSTED, f"param:{name}", param=name))
+        self._recent: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._pending: dict[str, ConfirmationRequest] = {}
+        self._revoked: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<Session {self.id!r} intent={self._grant.intent!r} user={self.principal.user!r}>"
+
+    @property
+    def grant(self) -> Grant:
+        """The grant in force now (attenuations replace it with a narrower one)."""
+        return self._grant
+
+    @property
+    def revoked(self) -> str | None:
+        """Why the session was revoked, or None while it is live."""
+        return self._revoked
+
+    @property
+    def used_total(self) -> int:
+        """How many calls the session has been allowed so far."""
+        return self._used_total
+
+    def used(self, tool: str) -> int:
+        """How many calls of ``tool`` the session has been allowed so far."""
+        return self._used.get(tool, 0)
+
+    def allowed_tools(self) -> frozenset[str]:
+        """The tools the grant allows right now (expiry and decay applied; none once revoked)."""
+        if self._revoked is not None:
+            return frozenset()
+        return self._grant.active_tools(self._clock())
+
+    def check(self, call: ToolCall) -> Decision:
+        """Decide one call. Never raises; an ALLOW consumes the call's budget."""
+        now = self._now()
+        name = call.name
+        args = call.args
+        with self._lock:
+            grant = self._grant
+            used = self._used
+            # Stages 1-3 fused for the common case. Any doubt, a failing test or an exception goes
+            # through the full pipeline, which gives the same answer with every reason spelled out
+            # (and turns an exception into DENY with CHECK_FAILED).
+            try:
+                policy = grant._lookup.get(name) if name.__class__ is str else None
+                fast = (
+                    policy is not None
+                    and args.__class__ is dict
+                    and self._revoked is None
+                    and grant.issued_at <= now < grant._live_until
+                    and used[name] < policy.max_calls
+                    and self._used_total < grant._total
+                    and policy._accepts(args)
+                )
+            except Exception:  # noqa: BLE001 - re-run below, where the failing stage is named
+                fast = False
+            if fast and not self._extra_stages:
+                decision = ALLOW
+            else:
+                decision = run_pipeline(self._extra_stages if fast else self._stages, self, call, now)
+            if decision is ALLOW or decision.effect is Effect.ALLOW:
+                used[name] += 1
+                self._used_total += 1
+                if call.id is not None and grant._lookup[name].record:
+                    self._remember(call)
+            seq = next(self._seqs)
+        if self._audit.enabled:
+            snapshot = args.copy() if args.__class__ is dict else dict(args) if isinstance(args, Mapping) else args
+            self._submit((self, seq, now, name, call.id, snapshot, decision, None))
+        return decision
+
+    async def acheck(self, call: ToolCall) -> Decision:
+        """The async twin of :meth:`check` (the check itself never waits on I/O)."""
+        return self.check(call)
+
+    def observe(self, text: str, *, source: Source = Source.USER, origin: str | None = None) -> list[Instruction]:
+        """Record text that entered the run. User, system and developer text is trusted;
+        ``Source.RETRIEVED`` / ``AGENT`` / ``TOOL`` text is untrusted and scanned for instructions,
+        which are returned. ``origin`` names where it came from (a URL, a file, an agent)."""
+        label = origin or source.value
+        with self._lock:
+            return self.ledger.add_text(text, Origin(Source(source), trust_of(source), label))
+
+    def observe_result(self, call_id: str | None, tool: str, output: Any) -> list[Instruction]:
+        """Record a tool's output. Structured output of a system-of-record tool is labelled
+        record (derived when the call's own arguments were trusted); everything else is untrusted.
+        Returns the instructions found in it."""
+        with self._lock:
+            policy = self._grant.tools.get(tool)
+            remembered = self._recent.pop(call_id, None) if call_id is not None else None
+            derived = remembered is not None and remembered[0] == tool and self._trusted_args(remembered[1])
+            return self.ledger.add_output(
+                output,
+                tool=tool,
+                call_id=call_id,
+                record=policy is not None and policy.record,
+                free_text=policy.free_text if policy is not None else frozenset(),
+                derived=derived,
+            )
+
+    def decide(self, call: ToolCall, *, handler: ConfirmationHandler | None = None) -> Decision:
+        """Check a call and, on CONFIRM, ask ``handler`` (default: the guard's) for a human's answer.
+
+        Returns ALLOW (approved, budget consumed) or DENY; every step is audited.
+        """
+        decision = self.check(call)
+        if decision.effect is not Effect.CONFIRM:
+            return decision
+        request = self.confirmation_request(call, decision)
+        ask = handler if handler is not None else self._guard.confirm
+        try:
+            approval = ask(request)
+        except Exception as exc:  # noqa: BLE001 - a broken handler is a denial, never an allow
+            approval = Approval.deny(
+                request, approver="intentguard:handler-error", at=self._now(), note=f"{type(exc).__name__}: {exc}"
+            )
+        if not isinstance(approval, Approval):
+            approval = Approval.deny(
+                request,
+                approver="intentguard:handler-error",
+                at=self._now(),
+                note=f"the handler returned {type(approval).__name__}, not an Approval",
+            )
+        return self.apply_approval(call, approval)
+
+    async def adecide(self, call: ToolCall, *, handler: AsyncConfirmationHandler | None = None) -> Decision:
+        """The async twin of :meth:`decide`, for async confirmation handlers."""
+        decision = self.check(call)
+        if decision.effect is not Effect.CONFIRM:
+            return decision
+        request = self.confirmation_request(call, decision)
+        ask = handler if handler is not None else self._guard.confirm
+        try:
+            answer = ask(request)
+            approval = await answer if not isinstance(answer, Approval) else answer
+        except Exception as exc:  # noqa: BLE001 - a broken handler is a denial, never an allow
+            approval = Approval.deny(
+                request, approver="intentguard:handler-error", at=self._now(), note=f"{type(exc).__name__}: {exc}"
+            )
+        return self.apply_approval(call, approval)
+
+    def confirmation_request(self, call: ToolCall, decision: Decision) -> ConfirmationRequest:
+        """The request a human sees for a CONFIRM decision; it stays open until answered or expired."""
+        now = self._now()
+        args = dict(call.args)
+        with self._lock:
+            provenance = {
+                arg: tuple(str(origin) for origin in self.ledger.origins(value)) for arg, value in args.items()
+            }
+            request = ConfirmationRequest(
+                id=self._guard.ids(),
+                session=self.id,
+                tenant=self.principal.tenant,
+                user=self.principal.user,
+                agent=self.agent.id,
+                intent=self._grant.intent,
+                tool=call.name,
+                call_id=call.id,
+                args=args,
+                args_sha256=args_digest(args),
+                reasons=decision.reasons,
+                provenance=provenance,
+                created_at=now,
+                expires_at=now + self._guard.confirm_timeout,
+            )
+            self._pending[request.id] = request
+        return request
+
+    def apply_approval(self, call: ToolCall, approval: Approval) -> Decision:
+        """Turn a human's answer into the final decision for ``call``: ALLOW only for a live,
+        unused request of this session, for these exact arguments, approved in time, and only if
+        the call still passes every check a human cannot waive (grant, budget, expiry, revocation)."""
+        now = self._now()
+        digest = args_digest(dict(call.args)) if isinstance(call.args, Mapping) else ""
+        with self._lock:
+            request = self._pending.pop(approval.request_id, None)
+            problem = None
+            if request is None:
+                problem = f"approval for unknown or already used request {approval.request_id!r}."
+            elif request.tool != call.name or digest != request.args_sha256 or approval.args_sha256 != digest:
+                problem = "the approval was given for other arguments than this call carries."
+            elif now >= request.expires_at:
+                problem = f"the request expired before it was answered (after {self._guard.confirm_timeout:g} s)."
+            if problem is not None:
+                decision = Decision(Effect.DENY, (Reason(ReasonCode.APPROVAL_INVALID, problem),))
+            elif not approval.approved:
+                note = f": {approval.note}" if approval.note else ""
+                sentence = f"{approval.approver} did not approve the call{note}."
+                decision = Decision(Effect.DENY, (Reason(ReasonCode.CONFIRMATION_DENIED, sentence),))
+            else:
+                decision = run_pipeline(CORE_STAGES, self, call, now)
+                if decision.effect is Effect.ALLOW:
+                    self._used[call.name] += 1
+                    self._used_total += 1
+                    if call.id is not None:
+                        self._remember(call)
+            seq = next(self._seqs)
+        if self._audit.enabled:
+            self._submit((self, seq, now, call.name, call.id, dict(call.args), decision, approval))
+        return decision
+
+    def _remember(self, call: ToolCall) -> None:
+        """Keep the arguments of recent allowed calls, to label their results (bounded)."""
+        if len(self._recent) >= 256:
+            self._recent.pop(next(iter(self._recent)))
+        self._recent[call.id] = (call.name, dict(call.args))  # type: ignore[index]
+
+    def _trusted_args(self, args: Mapping[str, Any]) -> bool:
+        return all(
+            any(origin.trust <= Trust.DERIVED for origin in self.ledger.origins(value)) for value in args.values()
+        )
+
+    def enforce(self, call: ToolCall) -> Decision:
+        """Like :meth:`check`, but raise :class:`Denied` or :class:`ConfirmationRequired`."""
+        decision = self.check(call)
+        if decision.effect is Effect.DENY:
+            raise Denied(decision)
+        if decision.effect is Effect.CONFIRM:
+            raise ConfirmationRequired(decision)
+        return decision
+
+    def attenuate(self, **narrowing: Any) -> Grant:
+        """Replace the grant with a narrower one (see :meth:`Grant.attenuate`); returns it."""
+        with self._lock:
+            self._grant = self._grant.attenuate(**narrowing)
+            return self._grant
+
+    def revoke(self, reason: str) -> None:
+        """Stop the session for good: every later call is denied with ``SESSION_REVOKED``."""
+        if not isinstance(reason, str) or not reason:
+            raise ConfigurationError("revoke() needs a reason sentence")
+        with self._lock:
+            if self._revoked is None:
+                self._revoked = reason

@@ -171,11 +171,7 @@ class Grant:
                         for arg, arg_spec in spec.args.items()
                     }
                 ),
-                pinned=frozenset(
-                    arg
-                    for arg, arg_spec in spec.args.items()
-                    if arg_spec.equals is not None or arg_spec.one_of is not None
-                ),
+                pinned=frozenset(arg for arg, arg_spec in spec.args.items() if _pinned(arg_spec)),
                 default_sources=default_sources,
                 confirm=spec.confirm.value,
                 record=spec.record,
@@ -344,6 +340,12 @@ class Grant:
                 policy = replace(policy, checks=policy.checks + added)
             policies[name] = policy
         return replace(self, expires_at=new_expiry, tools=MappingProxyType(policies), max_calls=new_total)
+
+
+def _pinned(spec: ArgSpec) -> bool:
+    """Held to values the developer or the parameters name: ``equals``/``one_of``, or an array
+    every item of which is so held."""
+    return spec.equals is not None or spec.one_of is not None or (spec.each is not None and _pinned(spec.each))
 
 
 def _compile_args(

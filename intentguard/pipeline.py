@@ -115,10 +115,10 @@ def provenance_stage(session: Session, call: ToolCall, now: float, /) -> Verdict
             continue
         allowed = policy.sources.get(arg, policy.default_sources)
         if "any" not in allowed:
-            origins = ledger.origins(value)
-            if origins and not any(allowed_by(origin, allowed) for origin in origins):
+            refused = [group for group in ledger.evidence(value) if not any(allowed_by(o, allowed) for o in group)]
+            if refused:
                 effect = max(effect, Effect.CONFIRM)
-                seen = ", ".join(str(origin) for origin in origins[:3])
+                seen = ", ".join(str(origin) for group in refused for origin in group[:2])
                 reasons.append(
                     Reason(
                         ReasonCode.TAINTED_ARGUMENT,

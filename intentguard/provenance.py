@@ -158,24 +158,33 @@ class Ledger:
                 found += self.add_text(str(leaf), Origin(Source.TOOL, Trust.UNTRUSTED, where, tool=tool))
         return found
 
-    def origins(self, value: Any) -> tuple[Origin, ...]:
-        """Where ``value`` was seen: the origins of its whole form or, failing that, of its pieces.
+    def evidence(self, value: Any) -> list[tuple[Origin, ...]]:
+        """Where ``value`` was seen, as groups of origins that must each be acceptable.
 
-        Only entity-like pieces (with a digit, ``@``, ``.``, ``/`` or ``:`` — a domain, an id, an
-        amount) count, and a piece also seen in trusted text is no evidence either way. An empty
-        result means the value is *unseen* (for example made up, computed or paraphrased).
+        If the whole value was seen, that is one group. Otherwise each entity-like piece of it
+        (with a digit, ``@``, ``.``, ``/`` or ``:`` — a domain, an id, an amount, a time) that
+        was seen only outside trusted text is a group of its own: a value assembled from pieces
+        is only as good as its worst piece. An empty list means the value is *unseen* (made up,
+        computed or paraphrased).
         """
         whole, parts = _pieces(value)
         found = self._index.get(whole)
         if found:
-            return tuple(found)
-        collected: list[Origin] = []
+            return [tuple(found)]
+        groups: list[tuple[Origin, ...]] = []
         for part in parts:
             if not _ENTITY.search(part):
                 continue  # a plain word is no evidence of where an address or an id came from
             seen = self._index.get(part)
             if seen and all(origin.trust is not Trust.TRUSTED for origin in seen):
-                collected.extend(origin for origin in seen if origin not in collected)
+                groups.append(tuple(seen))
+        return groups
+
+    def origins(self, value: Any) -> tuple[Origin, ...]:
+        """Every origin in :meth:`evidence`, once each, for people to read."""
+        collected: list[Origin] = []
+        for group in self.evidence(value):
+            collected.extend(origin for origin in group if origin not in collected)
         return tuple(collected)
 
     def instruction_matches(self, value: Any) -> list[tuple[Instruction, Origin]]:

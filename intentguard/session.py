@@ -160,7 +160,7 @@ class Session:
         with self._lock:
             policy = self._grant.tools.get(tool)
             remembered = self._recent.pop(call_id, None) if call_id is not None else None
-            derived = remembered is not None and remembered[0] == tool and self._trusted_args(remembered[1])
+            derived = remembered is not None and remembered[0] == tool and self._trusted_args(tool, remembered[1])
             return self.ledger.add_output(
                 output,
                 tool=tool,
@@ -277,9 +277,14 @@ class Session:
             self._recent.pop(next(iter(self._recent)))
         self._recent[call.id] = (call.name, dict(call.args))  # type: ignore[index]
 
-    def _trusted_args(self, args: Mapping[str, Any]) -> bool:
+    def _trusted_args(self, tool: str, args: Mapping[str, Any]) -> bool:
+        """Whether every argument of a call was trusted: pinned by the schema, or seen in trusted
+        or derived values (an unseen value vouches for nothing)."""
+        policy = self._grant.tools.get(tool)
+        pinned = policy.pinned if policy is not None else frozenset()
         return all(
-            any(origin.trust <= Trust.DERIVED for origin in self.ledger.origins(value)) for value in args.values()
+            arg in pinned or any(origin.trust <= Trust.DERIVED for origin in self.ledger.origins(value))
+            for arg, value in args.items()
         )
 
     def enforce(self, call: ToolCall) -> Decision:

@@ -236,7 +236,12 @@ _HINTS = {
 
 
 def _problem(source: str, error: ValidationError) -> Problem:
-    detail = best_match(error.context) if error.context else error
+    detail = error
+    if error.context:
+        # For "one of these shapes": the branch whose type fits says what is really wrong;
+        # "is not of type" from the other branches only misleads.
+        fitting = [e for e in error.context if e.validator != "type"]
+        detail = best_match(fitting or error.context)
     path = detail.json_path if error.context else error.json_path
     message = detail.message
     if len(message) > 300:

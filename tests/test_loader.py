@@ -704,7 +704,7 @@ def test_parameters_local_refs_are_accepted() -> None:
     assert problem.path == "$.p"
 
 
-# --- regressions for defects found by these tests (the ttl message one is still open) ------
+# --- regressions for defects found by these tests ------------------------------------------
 
 
 class _CountingServer(ThreadingHTTPServer):
@@ -795,10 +795,6 @@ def test_deeply_nested_parameters_are_a_problem_not_a_crash() -> None:
     problems(doc(parameters={"type": "object", "properties": {"p": inner}}))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="loader._problem: best_match on the ttl oneOf picks the other branch's type error, misdirecting the author",
-)
 @pytest.mark.parametrize("ttl", [0, "15m"])
 def test_a_bad_ttl_is_not_told_to_change_type(ttl: Any) -> None:
     """ttl 0 is not told to become a string, nor '15m' a number: the message concerns the value itself."""
@@ -820,3 +816,10 @@ def test_non_string_yaml_keys_are_refused(tmp_path: Path) -> None:
     text = yaml.safe_dump(doc(parameters={"type": "object", "properties": {"PLACEHOLDER": {"maxLength": 3}}}))
     path = write(tmp_path, "on.yaml", text.replace("PLACEHOLDER", "on"))
     file_problems(path)
+
+
+def test_a_bad_source_names_the_allowed_forms() -> None:
+    """An unknown source kind is reported against the pattern, not as a type mismatch with null."""
+    (problem,) = problems(with_arg({"type": "string", "sources": ["untrusted"]}))
+    assert "is not of type" not in problem.message
+    assert problem.path.endswith(".sources[0]")

@@ -3,6 +3,8 @@
 ::
 
     intentguard validate PATH... [--format text|json]
+    intentguard replay TRACES.jsonl --schemas DIR --out DECISIONS.jsonl [--resolver MODULE:FUNC]
+                       [--audit FILE] [--skip-bad]
 
 Each subcommand is one function, ``_NAME(args) -> int``, registered by its own
 ``_add_NAME(commands)`` through ``_add_command`` and called from ``_build_parser``. It
@@ -13,7 +15,8 @@ the output format.
 Exit codes:
 
 - ``0``: success (``validate``: every schema is valid);
-- ``1``: the input was checked and is wrong (``validate``: at least one schema is invalid);
+- ``1``: the input was checked and is wrong (``validate``: at least one schema is invalid;
+  ``replay``: a malformed trace line, named by its number);
 - ``2``: usage error: bad arguments, or a path that does not exist.
 """
 
@@ -101,6 +104,7 @@ def _build_parser() -> _Parser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {intentguard.__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_validate(commands)
+    _add_replay(commands)
     return parser
 
 
@@ -289,3 +293,104 @@ def _as_json(results: list[_Checked]) -> dict[str, Any]:
             for result in results
         ],
     }
+
+
+# --- replay -------------------------------------------------------------------------------
+
+_REPLAY_EXIT_CODES = """\
+exit codes:
+  0  every trace was replayed (lines skipped with --skip-bad are counted in the summary)
+  1  a trace line is malformed (its number is named); use --skip-bad to skip such lines
+  2  usage error: bad arguments, a missing file, a resolver that cannot be loaded
+"""
+
+
+def _add_replay(commands: argparse._SubParsersAction[_Parser]) -> None:
+    sub = _add_command(
+        commands,
+        "replay",
+        _replay,
+        help="decide every tool call of recorded agent runs",
+        description=(
+            "Feed recorded agent runs (JSON Lines, one run per line, in the trace format of "
+            "DESIGN.md) through a guard built from --schemas, and write one decision per tool "
+            "call as JSON Lines. Runs whose intent is null are resolved by --resolver from their "
+            "first user message and metadata. Streams with constant memory."
+        ),
+        exit_codes=_REPLAY_EXIT_CODES,
+    )
+    sub.add_argument("traces", metavar="TRACES.jsonl", help="recorded runs, one per line")
+    sub.add_argument("--schemas", required=True, action="append", metavar="DIR", help="intent schema files or dirs")
+    sub.add_argument("--out", required=True, metavar="DECISIONS.jsonl", help="where to write the decisions")
+    sub.add_argument("--resolver", metavar="MODULE:FUNC", help="a callable (text, metadata) -> intent, importable")
+    sub.add_argument("--audit", metavar="FILE", help="also write the audit trail (JSON Lines) to FILE")
+    sub.add_argument("--skip-bad", action="store_true", help="skip malformed lines (counted) instead of stopping")
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import time
+
+    from intentguard.audit import JsonlSink
+    from intentguard.guard import Guard
+    from intentguard.replay import ReplayStats, TraceError, read_traces, replay_trace, structured_resolver
+    from intentguard.testing import FrozenClock
+
+    traces = Path(args.traces)
+    if not traces.is_file():
+        raise _UsageError(f"trace file {args.traces!r} does not exist")
+    resolver = _load_callable(args.resolver) if args.resolver else structured_resolver
+    try:
+        guard = Guard(
+            schemas=[Path(path) for path in args.schemas],
+            clock=FrozenClock(),  # recorded runs carry no times: grants neither expire nor decay
+            audit=[JsonlSink(args.audit)] if args.audit else (),
+        )
+    except InvalidIntentSchema as exc:
+        _write(sys.stderr, str(exc))
+        return EXIT_INVALID
+    stats = ReplayStats()
+    started = time.perf_counter()
+    progress = sys.stderr.isatty()
+    try:
+        with traces.open(encoding="utf-8") as source, Path(args.out).open("w", encoding="utf-8") as out, guard:
+            for trace in read_traces(source, skip_bad=args.skip_bad, stats=stats):
+                for record in replay_trace(guard, trace, resolver=resolver, stats=stats):
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                if progress and stats.traces % 500 == 0:
+                    rate = stats.traces / max(time.perf_counter() - started, 1e-9)
+                    sys.stderr.write(f"\r{stats.traces} traces, {stats.calls} calls, {rate:,.0f} traces/s")
+    except TraceError as exc:
+        _write(sys.stderr, f"{args.traces}: {exc}")
+        return EXIT_INVALID
+    elapsed = time.perf_counter() - started
+    if progress:
+        sys.stderr.write("\n")
+    effects = ", ".join(f"{count} {effect}" for effect, count in sorted(stats.effects.items()))
+    _write(sys.stdout, f"{_plural(stats.traces, 'trace')}, {_plural(stats.calls, 'tool call')}: {effects or 'none'}")
+    if stats.unresolved:
+        _write(sys.stdout, f"{_plural(stats.unresolved, 'trace')} without an intent (every call denied)")
+    if stats.skipped:
+        _write(
+            sys.stdout, f"{_plural(len(stats.skipped), 'malformed line')} skipped, first: line {stats.skipped[0][0]}"
+        )
+    _write(sys.stdout, f"{stats.traces / max(elapsed, 1e-9):,.0f} traces/s ({elapsed:.2f} s); decisions in {args.out}")
+    return EXIT_OK
+
+
+def _load_callable(spec: str) -> Any:
+    import importlib
+    import os
+
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise _UsageError(f"resolver {spec!r} is not MODULE:FUNC")
+    # Like `python -m`, resolve modules from the current directory too (benchmarks.agentdojo.resolver).
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        value = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise _UsageError(f"cannot load resolver {spec!r}: {exc}") from exc
+    if not callable(value):
+        raise _UsageError(f"resolver {spec!r} is not callable")
+    return value

@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "Guard": "intentguard.guard",
     "Instruction": "intentguard.instructions",
     "Intent": "intentguard.intent",
+    "IntentResolver": "intentguard.replay",
     "IntentSchema": "intentguard.schema",
     "IntentguardError": "intentguard.errors",
     "InvalidIntentSchema": "intentguard.errors",
@@ -53,17 +54,23 @@ _EXPORTS: dict[str, str] = {
     "Problem": "intentguard.errors",
     "Reason": "intentguard.decision",
     "ReasonCode": "intentguard.decision",
+    "ResolvedIntent": "intentguard.replay",
+    "Rule": "intentguard.resolvers",
+    "RuleResolver": "intentguard.resolvers",
     "Session": "intentguard.session",
     "Source": "intentguard.provenance",
     "Stage": "intentguard.pipeline",
     "SystemClock": "intentguard.clock",
     "ToolCall": "intentguard.pipeline",
+    "Trace": "intentguard.replay",
     "Trust": "intentguard.provenance",
     "Verdict": "intentguard.pipeline",
     "deny_all": "intentguard.gates",
     "load_schema": "intentguard.loader",
     "load_schemas": "intentguard.loader",
     "meta_schema": "intentguard.loader",
+    "read_traces": "intentguard.replay",
+    "replay_trace": "intentguard.replay",
     "to_duration": "intentguard.clock",
 }
 
@@ -95,6 +102,7 @@ __all__ = [
     "Guard",
     "Instruction",
     "Intent",
+    "IntentResolver",
     "IntentSchema",
     "IntentguardError",
     "InvalidIntentSchema",
@@ -108,17 +116,23 @@ __all__ = [
     "Problem",
     "Reason",
     "ReasonCode",
+    "ResolvedIntent",
+    "Rule",
+    "RuleResolver",
     "Session",
     "Source",
     "Stage",
     "SystemClock",
     "ToolCall",
+    "Trace",
     "Trust",
     "Verdict",
     "deny_all",
     "load_schema",
     "load_schemas",
     "meta_schema",
+    "read_traces",
+    "replay_trace",
     "to_duration",
 ]
 
@@ -172,5 +186,7 @@ if TYPE_CHECKING:
     from intentguard.loader import load_schema, load_schemas, meta_schema
     from intentguard.pipeline import Stage, ToolCall, Verdict
     from intentguard.provenance import Ledger, Origin, Source, Trust
+    from intentguard.replay import IntentResolver, ResolvedIntent, Trace, read_traces, replay_trace
+    from intentguard.resolvers import Rule, RuleResolver
     from intentguard.schema import ArgSpec, IntentSchema, Privilege
     from intentguard.session import Session

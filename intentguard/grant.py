@@ -58,12 +58,21 @@ class ToolPolicy:
     """The words of the tool's name, matched against the verbs of untrusted instructions."""
     traced: bool = field(init=False, repr=False, compare=False)
     """Whether any argument of this tool needs a provenance lookup (derived from the fields above)."""
+    traced_args: tuple[tuple[str, frozenset[str]], ...] = field(init=False, repr=False, compare=False)
+    """The declared arguments that need a lookup, with the sources each accepts."""
+    traced_unknown: bool = field(init=False, repr=False, compare=False)
+    """Whether undeclared arguments (allowed by ``unknown_arguments: allow``) need a lookup."""
     _accepts: Callable[[Mapping[str, Any]], bool] = field(init=False, repr=False, compare=False)
     _source: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        traced = any(arg not in self.pinned and "any" not in allowed for arg, allowed in self.sources.items())
-        object.__setattr__(self, "traced", traced or (self.allow_unknown and "any" not in self.default_sources))
+        traced_args = tuple(
+            (arg, allowed) for arg, allowed in self.sources.items() if arg not in self.pinned and "any" not in allowed
+        )
+        traced_unknown = self.allow_unknown and "any" not in self.default_sources
+        object.__setattr__(self, "traced_args", traced_args)
+        object.__setattr__(self, "traced_unknown", traced_unknown)
+        object.__setattr__(self, "traced", bool(traced_args) or traced_unknown)
         accepts, source = generate_accepts(self)
         object.__setattr__(self, "_accepts", accepts)
         object.__setattr__(self, "_source", source)

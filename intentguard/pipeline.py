@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from intentguard.constraints import describe
 from intentguard.decision import ALLOW, Decision, Effect, Reason, ReasonCode
-from intentguard.provenance import allowed_by
 
 if TYPE_CHECKING:
     from intentguard.session import Session
@@ -101,10 +100,17 @@ def provenance_stage(session: Session, call: ToolCall, now: float, /) -> Verdict
     DENY for a high-privilege tool and CONFIRM for a low one; a high-privilege tool whose name
     an untrusted instruction used as its verb (``send`` for ``send_money``) is CONFIRM.
     """
-    policy = session.grant._lookup.get(call.name)
+    policy = session._grant._lookup.get(call.name)
     ledger = session.ledger
     if policy is None or not (policy.traced or ledger.instructions or ledger.saturated):
         return None  # nothing to look up: the common case for low-privilege tools, kept cheap
+    args = call.args
+    if not (ledger.instructions or ledger.saturated or policy.traced_unknown):
+        for arg, allowed in policy.traced_args:
+            if arg in args and ledger.refused(args[arg], allowed):
+                break
+        else:
+            return None  # every traced argument came from where its schema allows
     name = call.name
     effect = Effect.ALLOW
     reasons: list[Reason] = []
@@ -115,7 +121,7 @@ def provenance_stage(session: Session, call: ToolCall, now: float, /) -> Verdict
             continue
         allowed = policy.sources.get(arg, policy.default_sources)
         if "any" not in allowed:
-            refused = [group for group in ledger.evidence(value) if not any(allowed_by(o, allowed) for o in group)]
+            refused = ledger.refused(value, allowed)
             if refused:
                 effect = max(effect, Effect.CONFIRM)
                 seen = ", ".join(str(origin) for group in refused for origin in group[:2])
@@ -137,7 +143,12 @@ def provenance_stage(session: Session, call: ToolCall, now: float, /) -> Verdict
                         f"in untrusted content ({origin.label}) asked for: {instruction.excerpt!r}.",
                     )
                 )
-    if policy.high_privilege and not named_by_instruction and ledger.instruction_verbs & policy.words:
+    if (
+        policy.high_privilege
+        and not named_by_instruction
+        and ledger.instruction_verbs
+        and ledger.instruction_verbs & policy.words
+    ):
         effect = max(effect, Effect.CONFIRM)
         verbs = ", ".join(sorted(ledger.instruction_verbs & policy.words))
         reasons.append(
@@ -160,7 +171,7 @@ def provenance_stage(session: Session, call: ToolCall, now: float, /) -> Verdict
 
 def gate_stage(session: Session, call: ToolCall, now: float, /) -> Verdict | None:
     """Stage 6: high-privilege tools the schema always gates, or gates once untrusted content arrived."""
-    policy = session.grant._lookup.get(call.name)
+    policy = session._grant._lookup.get(call.name)
     if policy is None or policy.confirm == "tainted" or not policy.high_privilege:
         return None
     if policy.confirm == "always":

@@ -180,6 +180,28 @@ class Ledger:
                 groups.append(tuple(seen))
         return groups
 
+    def refused(self, value: Any, sources: frozenset[str]) -> list[tuple[Origin, ...]]:
+        """The groups of :meth:`evidence` that ``sources`` accepts no origin of (empty: acceptable).
+
+        Written as plain loops: it runs for every traced argument of every call."""
+        whole, parts = _pieces(value)
+        found = self._index.get(whole)
+        if found is not None:
+            for origin in found:
+                if allowed_by(origin, sources):
+                    return []
+            return [tuple(found)]
+        if not parts:
+            return []
+        refused: list[tuple[Origin, ...]] = []
+        for group in self.evidence(value):
+            for origin in group:
+                if allowed_by(origin, sources):
+                    break
+            else:
+                refused.append(group)
+        return refused
+
     def origins(self, value: Any) -> tuple[Origin, ...]:
         """Every origin in :meth:`evidence`, once each, for people to read."""
         collected: list[Origin] = []

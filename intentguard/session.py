@@ -24,7 +24,7 @@ from intentguard.grant import Grant
 from intentguard.identity import AgentIdentity, Principal
 from intentguard.instructions import Instruction
 from intentguard.intent import Intent
-from intentguard.pipeline import CORE_STAGES, Stage, ToolCall, run_pipeline
+from intentguard.pipeline import CORE_STAGES, DEFAULT_STAGES, Stage, ToolCall, run_pipeline
 from intentguard.provenance import Ledger, Origin, Source, Trust, trust_of
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ class Session:
         self._now: Callable[[], float] = time.time if isinstance(guard.clock, SystemClock) else guard.clock
         self._stages: Sequence[Stage] = guard.stages
         self._extra_stages: Sequence[Stage] = guard.stages[len(CORE_STAGES) :]
+        self._default_stages = guard.stages == DEFAULT_STAGES
         self._audit = guard.audit
         self._lock = threading.Lock()
         self._used: defaultdict[str, int] = defaultdict(int)
@@ -126,7 +127,16 @@ class Session:
                 )
             except Exception:  # noqa: BLE001 - re-run below, where the failing stage is named
                 fast = False
-            if fast and not self._extra_stages:
+            if fast and policy is not None and self._default_stages:
+                # Stages 4 and 6 have nothing to say unless an argument needs a lookup, untrusted
+                # instructions arrived, the ledger overflowed, or the tool is gated by its schema.
+                ledger = self.ledger
+                gated = policy.high_privilege and policy.confirm != "tainted"
+                if policy.traced or ledger.instructions or ledger.saturated or gated:
+                    decision = run_pipeline(self._extra_stages, self, call, now)
+                else:
+                    decision = ALLOW
+            elif fast and not self._extra_stages:
                 decision = ALLOW
             else:
                 decision = run_pipeline(self._extra_stages if fast else self._stages, self, call, now)

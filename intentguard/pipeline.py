@@ -105,12 +105,10 @@ def provenance_stage(session: Session, call: ToolCall, now: float, /) -> Verdict
     if policy is None or not (policy.traced or ledger.instructions or ledger.saturated):
         return None  # nothing to look up: the common case for low-privilege tools, kept cheap
     args = call.args
-    if not (ledger.instructions or ledger.saturated or policy.traced_unknown):
-        for arg, allowed in policy.traced_args:
-            if arg in args and ledger.refused(args[arg], allowed):
-                break
-        else:
-            return None  # every traced argument came from where its schema allows
+    if not (ledger.instructions or ledger.saturated or policy.traced_unknown) and ledger.accepts(
+        args, policy.traced_args
+    ):
+        return None  # every traced argument came from where its schema allows
     name = call.name
     effect = Effect.ALLOW
     reasons: list[Reason] = []

@@ -180,6 +180,13 @@ class Ledger:
                 groups.append(tuple(seen))
         return groups
 
+    def accepts(self, args: Mapping[str, Any], traced: Iterable[tuple[str, frozenset[str]]]) -> bool:
+        """Whether every traced argument present in ``args`` came from where its sources allow."""
+        for arg, sources in traced:  # noqa: SIM110 - a plain loop: this runs on every traced call
+            if arg in args and self.refused(args[arg], sources):
+                return False
+        return True
+
     def refused(self, value: Any, sources: frozenset[str]) -> list[tuple[Origin, ...]]:
         """The groups of :meth:`evidence` that ``sources`` accepts no origin of (empty: acceptable).
 

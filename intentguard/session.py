@@ -128,14 +128,17 @@ class Session:
             except Exception:  # noqa: BLE001 - re-run below, where the failing stage is named
                 fast = False
             if fast and policy is not None and self._default_stages:
-                # Stages 4 and 6 have nothing to say unless an argument needs a lookup, untrusted
-                # instructions arrived, the ledger overflowed, or the tool is gated by its schema.
+                # Stages 4 and 6 have nothing to say unless an argument's lookup refuses it, untrusted
+                # instructions arrived, the ledger overflowed, or the tool is gated by its schema;
+                # then they run in full and spell out their reasons.
                 ledger = self.ledger
-                gated = policy.high_privilege and policy.confirm != "tainted"
-                if policy.traced or ledger.instructions or ledger.saturated or gated:
-                    decision = run_pipeline(self._extra_stages, self, call, now)
-                else:
-                    decision = ALLOW
+                quiet = not (
+                    ledger.instructions
+                    or ledger.saturated
+                    or policy.traced_unknown
+                    or (policy.high_privilege and policy.confirm != "tainted")
+                ) and (not policy.traced_args or ledger.accepts(args, policy.traced_args))
+                decision = ALLOW if quiet else run_pipeline(self._extra_stages, self, call, now)
             elif fast and not self._extra_stages:
                 decision = ALLOW
             else:

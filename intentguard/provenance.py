@@ -37,6 +37,7 @@ MAX_INDEXED_VALUES = 1_000_000
 _MAX_ORIGINS_PER_VALUE = 16
 _MAX_INSTRUCTIONS = 1_000
 _WHOLE_TEXT_LIMIT = 512
+_MAX_STRUCTURED_TEXT = 1 << 20
 
 
 class Trust(enum.IntEnum):
@@ -142,7 +143,7 @@ class Ledger:
         """Index a tool's output: record fields as record/derived, everything else as untrusted text."""
         label = f"tool:{tool}" + (f"#{call_id}" if call_id else "")
         if isinstance(output, str):
-            parsed = _json_or_none(output)
+            parsed = _structured_or_none(output) if record else _json_or_none(output)
             if parsed is None:
                 return self.add_text(output, Origin(Source.TOOL, Trust.UNTRUSTED, label, tool=tool))
             output = parsed
@@ -278,6 +279,21 @@ def _json_or_none(text: str) -> Any:
         return json.loads(text)
     except (ValueError, RecursionError):
         return None
+
+
+def _structured_or_none(text: str) -> Any:
+    """A record tool's text output as data: JSON, or YAML (many agent frameworks print tool
+    results as YAML). Plain text, scalars and anything unparsable stay text (None)."""
+    parsed = _json_or_none(text)
+    if parsed is not None or len(text) > _MAX_STRUCTURED_TEXT:
+        return parsed
+    import yaml  # already loaded by the guard; imported here so `import intentguard` stays light
+
+    try:
+        loaded = yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict | list) else None
 
 
 def _leaves(node: Any, path: str, key: str = "", depth: int = 0) -> Iterator[tuple[str, str, Any]]:

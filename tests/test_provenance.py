@@ -279,3 +279,10 @@ def test_confirmation_request_shows_where_values_came_from(run: ig.Session) -> N
     assert any("tool:read_ticket#c1" in origin for origin in request.provenance["to"])
     assert request.tool == "send_email"
     assert request.tenant == "acme"
+
+
+def test_record_output_printed_as_yaml_is_read_as_a_record(run: ig.Session) -> None:
+    """A record tool whose framework prints results as YAML still yields record fields, not free text."""
+    assert run.check(ig.ToolCall("lookup_customer", {"email": "bob@customer.example"}, "c2")).allowed
+    run.observe_result("c2", "lookup_customer", "email: bob@customer.example\naccount: AC-551100\nnotes: VIP\n")
+    assert run.check(ig.ToolCall("issue_credit", {"account": "AC-551100", "amount": 5})).allowed

@@ -80,22 +80,19 @@ class Approval:
     @classmethod
     def deny(cls, request: ConfirmationRequest, *, approver: str, at: float, note: str = "") -> Approval:
         """A denial of ``request`` by ``approver``."""
-        return cls(
-            request_id=request.id,
-            args_sha256=request.args_sha256,
-            approved=False,
-            approver=approver,
-            decided_at=at,
-            note=note,
-        )
+        return cls._answer(request, False, approver, at, note)
 
     @classmethod
     def approve(cls, request: ConfirmationRequest, *, approver: str, at: float, note: str = "") -> Approval:
         """An approval of ``request`` by ``approver``."""
+        return cls._answer(request, True, approver, at, note)
+
+    @classmethod
+    def _answer(cls, request: ConfirmationRequest, approved: bool, approver: str, at: float, note: str) -> Approval:
         return cls(
             request_id=request.id,
             args_sha256=request.args_sha256,
-            approved=True,
+            approved=approved,
             approver=approver,
             decided_at=at,
             note=note,

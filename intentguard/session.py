@@ -8,6 +8,7 @@ happen atomically.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import threading
 import time
@@ -19,7 +20,14 @@ from intentguard.audit import args_digest
 from intentguard.clock import SystemClock
 from intentguard.decision import ALLOW, Decision, Effect, Reason, ReasonCode
 from intentguard.errors import ConfigurationError, ConfirmationRequired, Denied
-from intentguard.gates import Approval, AsyncConfirmationHandler, ConfirmationHandler, ConfirmationRequest
+from intentguard.gates import (
+    HANDLER_ERROR_APPROVER,
+    Approval,
+    AsyncConfirmationHandler,
+    ConfirmationHandler,
+    ConfirmationRequest,
+    handler_failed,
+)
 from intentguard.grant import Grant
 from intentguard.identity import AgentIdentity, Principal
 from intentguard.instructions import Instruction
@@ -186,43 +194,49 @@ class Session:
     def decide(self, call: ToolCall, *, handler: ConfirmationHandler | None = None) -> Decision:
         """Check a call and, on CONFIRM, ask ``handler`` (default: the guard's) for a human's answer.
 
-        Returns ALLOW (approved, budget consumed) or DENY; every step is audited.
+        Returns ALLOW (approved, budget consumed) or DENY; every step is audited. A handler that
+        raises or answers anything but an :class:`Approval` is a denial.
         """
-        decision = self.check(call)
-        if decision.effect is not Effect.CONFIRM:
+        decision, request = self._open(call)
+        if request is None:
             return decision
-        request = self.confirmation_request(call, decision)
         ask = handler if handler is not None else self._guard.confirm
         try:
-            approval = ask(request)
+            answer: object = ask(request)
         except Exception as exc:  # noqa: BLE001 - a broken handler is a denial, never an allow
-            approval = Approval.deny(
-                request, approver="intentguard:handler-error", at=self._now(), note=f"{type(exc).__name__}: {exc}"
-            )
-        if not isinstance(approval, Approval):
-            approval = Approval.deny(
-                request,
-                approver="intentguard:handler-error",
-                at=self._now(),
-                note=f"the handler returned {type(approval).__name__}, not an Approval",
-            )
-        return self.apply_approval(call, approval)
+            answer = handler_failed(request, exc, at=self._now())
+        return self._settle(call, request, answer)
 
     async def adecide(self, call: ToolCall, *, handler: AsyncConfirmationHandler | None = None) -> Decision:
-        """The async twin of :meth:`decide`, for async confirmation handlers."""
-        decision = self.check(call)
-        if decision.effect is not Effect.CONFIRM:
+        """The async twin of :meth:`decide`: the handler may be async or plain."""
+        decision, request = self._open(call)
+        if request is None:
             return decision
-        request = self.confirmation_request(call, decision)
         ask = handler if handler is not None else self._guard.confirm
         try:
-            answer = ask(request)
-            approval = await answer if not isinstance(answer, Approval) else answer
+            answer: object = ask(request)
+            if inspect.isawaitable(answer):
+                answer = await answer
         except Exception as exc:  # noqa: BLE001 - a broken handler is a denial, never an allow
-            approval = Approval.deny(
-                request, approver="intentguard:handler-error", at=self._now(), note=f"{type(exc).__name__}: {exc}"
+            answer = handler_failed(request, exc, at=self._now())
+        return self._settle(call, request, answer)
+
+    def _open(self, call: ToolCall) -> tuple[Decision, ConfirmationRequest | None]:
+        """Check the call; on CONFIRM also open the request a human will answer."""
+        decision = self.check(call)
+        if decision.effect is not Effect.CONFIRM:
+            return decision, None
+        return decision, self.confirmation_request(call, decision)
+
+    def _settle(self, call: ToolCall, request: ConfirmationRequest, answer: object) -> Decision:
+        if not isinstance(answer, Approval):
+            answer = Approval.deny(
+                request,
+                approver=HANDLER_ERROR_APPROVER,
+                at=self._now(),
+                note=f"the handler returned {type(answer).__name__}, not an Approval",
             )
-        return self.apply_approval(call, approval)
+        return self.apply_approval(call, answer)
 
     def confirmation_request(self, call: ToolCall, decision: Decision) -> ConfirmationRequest:
         """The request a human sees for a CONFIRM decision; it stays open until answered or expired."""

@@ -30,7 +30,19 @@ from typing import Any
 from intentguard.instructions import Instruction, detect
 from intentguard.values import extract, normalize, pieces
 
-__all__ = ["MAX_INDEXED_VALUES", "Ledger", "Origin", "Source", "Trust", "allowed_by", "tool_words", "trust_of"]
+__all__ = [
+    "MAX_INDEXED_VALUES",
+    "Digest",
+    "Ledger",
+    "Origin",
+    "Source",
+    "Trust",
+    "allowed_by",
+    "digest_output",
+    "digest_text",
+    "tool_words",
+    "trust_of",
+]
 
 MAX_INDEXED_VALUES = 1_000_000
 """Distinct values one session's ledger indexes; past this it is *saturated* and fails closed."""
@@ -116,21 +128,7 @@ class Ledger:
 
     def add_text(self, text: str, origin: Origin) -> list[Instruction]:
         """Index the candidate values of ``text``; for untrusted text also detect instructions."""
-        if not isinstance(text, str):
-            text = str(text)
-        # Look-alike joins ("to bob@x" -> "tobob@x") are indexed only for untrusted text: for
-        # trusted text they would vouch for values nobody wrote.
-        values = extract(text, rejoin=origin.trust is Trust.UNTRUSTED)
-        if len(text) <= _WHOLE_TEXT_LIMIT:
-            values.add(normalize(text))
-        self._add_all(values, origin)
-        if origin.trust < Trust.UNTRUSTED:
-            return []
-        self.untrusted_seen = True
-        found = detect(text)
-        for instruction in found:
-            self._add_instruction(instruction, origin)
-        return found
+        return self.commit(digest_text(text, origin))
 
     def add_value(self, value: Any, origin: Origin) -> None:
         """Index one structured value: its whole normalised form and its significant pieces."""
@@ -141,22 +139,20 @@ class Ledger:
         self, output: Any, *, tool: str, call_id: str | None, record: bool, free_text: frozenset[str], derived: bool
     ) -> list[Instruction]:
         """Index a tool's output: record fields as record/derived, everything else as untrusted text."""
-        label = f"tool:{tool}" + (f"#{call_id}" if call_id else "")
-        if isinstance(output, str):
-            parsed = _structured_or_none(output) if record else _json_or_none(output)
-            if parsed is None:
-                return self.add_text(output, Origin(Source.TOOL, Trust.UNTRUSTED, label, tool=tool))
-            output = parsed
+        return self.commit(
+            digest_output(output, tool=tool, call_id=call_id, record=record, free_text=free_text, derived=derived)
+        )
+
+    def commit(self, digest: Digest) -> list[Instruction]:
+        """Add what :func:`digest_text` / :func:`digest_output` found (cheap: call it under a lock)."""
         found: list[Instruction] = []
-        trust = Trust.DERIVED if derived else Trust.RECORD
-        for path, key, leaf in _leaves(output, "$"):
-            where = f"{label} {path}"
-            # A record field is a value of the record unless it is declared free text or reads like it.
-            is_field = not isinstance(leaf, str) or (len(leaf) <= _WHOLE_TEXT_LIMIT and "\n" not in leaf)
-            if record and key not in free_text and is_field:
-                self.add_value(leaf, Origin(Source.TOOL, trust, where, tool=tool))
-            else:
-                found += self.add_text(str(leaf), Origin(Source.TOOL, Trust.UNTRUSTED, where, tool=tool))
+        for values, origin, instructions in digest:
+            self._add_all(values, origin)
+            if origin.trust is Trust.UNTRUSTED:
+                self.untrusted_seen = True
+            for instruction in instructions:
+                self._add_instruction(instruction, origin)
+            found += instructions
         return found
 
     def evidence(self, value: Any) -> list[tuple[Origin, ...]]:
@@ -250,6 +246,49 @@ class Ledger:
         for value in instruction.values:
             self._instruction_values.setdefault(value, []).append(position)
         self.instruction_verbs = self.instruction_verbs | instruction.verbs
+
+
+Digest = list[tuple[Iterable[str], Origin, list[Instruction]]]
+"""What ingest found, ready to :meth:`Ledger.commit`: values with their origin and instructions."""
+
+
+def digest_text(text: str, origin: Origin) -> Digest:
+    """The values (and, for untrusted text, the instructions) of ``text``: the expensive part of
+    ingest, pure, so it can run outside any lock."""
+    if not isinstance(text, str):
+        text = str(text)
+    # Look-alike joins ("to bob@x" -> "tobob@x") are indexed only for untrusted text: for
+    # trusted text they would vouch for values nobody wrote.
+    values = extract(text, rejoin=origin.trust is Trust.UNTRUSTED)
+    if len(text) <= _WHOLE_TEXT_LIMIT:
+        values.add(normalize(text))
+    instructions = detect(text) if origin.trust is Trust.UNTRUSTED else []
+    return [(values, origin, instructions)]
+
+
+def digest_output(
+    output: Any, *, tool: str, call_id: str | None, record: bool, free_text: frozenset[str], derived: bool
+) -> Digest:
+    """A tool's output as ledger entries: record fields as record/derived values, everything else
+    as untrusted text (pure, like :func:`digest_text`)."""
+    label = f"tool:{tool}" + (f"#{call_id}" if call_id else "")
+    if isinstance(output, str):
+        parsed = _structured_or_none(output) if record else _json_or_none(output)
+        if parsed is None:
+            return digest_text(output, Origin(Source.TOOL, Trust.UNTRUSTED, label, tool=tool))
+        output = parsed
+    digest: Digest = []
+    trust = Trust.DERIVED if derived else Trust.RECORD
+    for path, key, leaf in _leaves(output, "$"):
+        where = f"{label} {path}"
+        # A record field is a value of the record unless it is declared free text or reads like it.
+        is_field = not isinstance(leaf, str) or (len(leaf) <= _WHOLE_TEXT_LIMIT and "\n" not in leaf)
+        if record and key not in free_text and is_field:
+            whole, parts = pieces(leaf)
+            digest.append(([whole, *parts], Origin(Source.TOOL, trust, where, tool=tool), []))
+        else:
+            digest += digest_text(str(leaf), Origin(Source.TOOL, Trust.UNTRUSTED, where, tool=tool))
+    return digest
 
 
 @functools.lru_cache(maxsize=4096)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import logging
 import threading
 import time
 from collections import defaultdict
@@ -33,12 +34,14 @@ from intentguard.identity import AgentIdentity, Principal
 from intentguard.instructions import Instruction
 from intentguard.intent import Intent
 from intentguard.pipeline import CORE_STAGES, DEFAULT_STAGES, Stage, ToolCall, run_pipeline
-from intentguard.provenance import Ledger, Origin, Source, Trust, trust_of
+from intentguard.provenance import Digest, Ledger, Origin, Source, Trust, digest_output, digest_text, trust_of
 
 if TYPE_CHECKING:
     from intentguard.guard import Guard
 
 __all__ = ["Session"]
+
+_log = logging.getLogger("intentguard")
 
 
 class Session:
@@ -170,9 +173,9 @@ class Session:
         """Record text that entered the run. User, system and developer text is trusted;
         ``Source.RETRIEVED`` / ``AGENT`` / ``TOOL`` text is untrusted and scanned for instructions,
         which are returned. ``origin`` names where it came from (a URL, a file, an agent)."""
-        label = origin or source.value
-        with self._lock:
-            return self.ledger.add_text(text, Origin(Source(source), trust_of(source), label))
+        source = Source(source)
+        where = Origin(source, trust_of(source), origin or source.value)
+        return self._ingest(lambda: digest_text(text, where))
 
     def observe_result(self, call_id: str | None, tool: str, output: Any) -> list[Instruction]:
         """Record a tool's output. Structured output of a system-of-record tool is labelled
@@ -182,14 +185,26 @@ class Session:
             policy = self._grant.tools.get(tool)
             remembered = self._recent.pop(call_id, None) if call_id is not None else None
             derived = remembered is not None and remembered[0] == tool and self._trusted_args(tool, remembered[1])
-            return self.ledger.add_output(
-                output,
-                tool=tool,
-                call_id=call_id,
-                record=policy is not None and policy.record,
-                free_text=policy.free_text if policy is not None else frozenset(),
-                derived=derived,
+        record = policy is not None and policy.record
+        free_text = policy.free_text if policy is not None else frozenset()
+        return self._ingest(
+            lambda: digest_output(
+                output, tool=tool, call_id=call_id, record=record, free_text=free_text, derived=derived
             )
+        )
+
+    def _ingest(self, digest: Callable[[], Digest]) -> list[Instruction]:
+        """Digest outside the lock (it can take a while for large text), commit under it. If
+        ingest fails the ledger is marked saturated: provenance then fails closed."""
+        try:
+            found = digest()
+        except Exception:  # noqa: BLE001 - an observation that cannot be read must not pass as unseen
+            _log.exception("intentguard could not index an observation; provenance now fails closed")
+            with self._lock:
+                self.ledger.saturated = True
+            return []
+        with self._lock:
+            return self.ledger.commit(found)
 
     def decide(self, call: ToolCall, *, handler: ConfirmationHandler | None = None) -> Decision:
         """Check a call and, on CONFIRM, ask ``handler`` (default: the guard's) for a human's answer.

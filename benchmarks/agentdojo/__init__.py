@@ -1,0 +1,1 @@
+"""Ground-truth AgentDojo trajectories in intentguard's trace format (a benchmark, not the library)."""

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench meta-schema clean
+.PHONY: demo test lint typecheck bench bench-security meta-schema clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or run: make PYTHON=python3 ...)"; exit 1; }
@@ -28,6 +28,13 @@ test: lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/latency.py --out benchmarks/results/latency.json
+
+# The AgentDojo security benchmark: a benchmark-only dependency, pinned; traces are committed,
+# regenerated here so the figures always come from the pinned package.
+bench-security: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r benchmarks/agentdojo/requirements.txt
+	$(BIN)/python -m benchmarks.agentdojo.generate --all
+	$(BIN)/python -m benchmarks.agentdojo.evaluate --out benchmarks/results/agentdojo.json
 
 meta-schema: $(STAMP)
 	$(BIN)/python -m intentguard.schema > intentguard/meta/intent-schema.json

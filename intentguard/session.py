@@ -44,6 +44,13 @@ __all__ = ["Session"]
 _log = logging.getLogger("intentguard")
 
 
+def _snapshot(args: Any) -> Any:
+    """A shallow copy of a call's arguments, so later changes by the caller cannot reach the trail."""
+    if args.__class__ is dict:
+        return args.copy()
+    return dict(args) if isinstance(args, Mapping) else args
+
+
 class Session:
     """One agent run under one intent: its grant, its identity and its counters.
 
@@ -84,6 +91,7 @@ class Session:
             self.ledger.add_value(value, Origin(Source.PARAM, Trust.TRUSTED, f"param:{name}", param=name))
         self._recent: dict[str, tuple[str, dict[str, Any]]] = {}
         self._pending: dict[str, ConfirmationRequest] = {}
+        self._confirms: dict[tuple[str, str], Decision] = {}
         self._revoked: str | None = None
 
     def __repr__(self) -> str:
@@ -159,10 +167,11 @@ class Session:
                 self._used_total += 1
                 if call.id is not None and grant._lookup[name].record:
                     self._remember(call)
+            elif decision.effect is Effect.CONFIRM:
+                self._confirmable(call, decision)
             seq = next(self._seqs)
         if self._audit.enabled:
-            snapshot = args.copy() if args.__class__ is dict else dict(args) if isinstance(args, Mapping) else args
-            self._submit((self, seq, now, name, call.id, snapshot, decision, None))
+            self._submit((self, seq, now, name, call.id, _snapshot(args), decision, None))
         return decision
 
     async def acheck(self, call: ToolCall) -> Decision:
@@ -258,6 +267,13 @@ class Session:
         now = self._now()
         args = dict(call.args)
         with self._lock:
+            # Only a CONFIRM this session itself gave, for these exact arguments, opens a request:
+            # a caller cannot turn a DENY (or a fabricated decision) into something to approve.
+            if self._confirms.pop((call.name, args_digest(args)), None) is None:
+                raise ConfigurationError(
+                    f"the session gave no CONFIRM for this call of {call.name!r}; check the call first "
+                    "and ask for confirmation only when the decision is CONFIRM"
+                )
             provenance = {
                 arg: tuple(str(origin) for origin in self.ledger.origins(value)) for arg, value in args.items()
             }
@@ -289,7 +305,9 @@ class Session:
         with self._lock:
             request = self._pending.pop(approval.request_id, None)
             problem = None
-            if request is None:
+            if not isinstance(approval.approver, str) or not approval.approver.strip():
+                problem = "the approval names no approver."
+            elif request is None:
                 problem = f"approval for unknown or already used request {approval.request_id!r}."
             elif request.tool != call.name or digest != request.args_sha256 or approval.args_sha256 != digest:
                 problem = "the approval was given for other arguments than this call carries."
@@ -310,8 +328,14 @@ class Session:
                         self._remember(call)
             seq = next(self._seqs)
         if self._audit.enabled:
-            self._submit((self, seq, now, call.name, call.id, dict(call.args), decision, approval))
+            self._submit((self, seq, now, call.name, call.id, _snapshot(call.args), decision, approval))
         return decision
+
+    def _confirmable(self, call: ToolCall, decision: Decision) -> None:
+        """Note a CONFIRM this session gave, so a request can be opened for it (bounded)."""
+        if len(self._confirms) >= 256:
+            self._confirms.pop(next(iter(self._confirms)))
+        self._confirms[(call.name, args_digest(_snapshot(call.args)))] = decision
 
     def _remember(self, call: ToolCall) -> None:
         """Keep the arguments of recent allowed calls, to label their results (bounded)."""

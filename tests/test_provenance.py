@@ -286,3 +286,35 @@ def test_record_output_printed_as_yaml_is_read_as_a_record(run: ig.Session) -> N
     assert run.check(ig.ToolCall("lookup_customer", {"email": "bob@customer.example"}, "c2")).allowed
     run.observe_result("c2", "lookup_customer", "email: bob@customer.example\naccount: AC-551100\nnotes: VIP\n")
     assert run.check(ig.ToolCall("issue_credit", {"account": "AC-551100", "amount": 5})).allowed
+
+
+def test_only_a_confirm_the_session_gave_opens_a_request(run: ig.Session, clock: FrozenClock) -> None:
+    """A DENY, a fabricated CONFIRM, or a CONFIRM for other arguments cannot be turned into an approval."""
+    denied = ig.ToolCall("close_ticket", {"ticket_id": "T-2"})
+    with pytest.raises(ig.ConfigurationError, match="no CONFIRM"):
+        run.confirmation_request(denied, run.check(denied))
+    fabricated = ig.Decision(Effect.CONFIRM, ())
+    with pytest.raises(ig.ConfigurationError, match="no CONFIRM"):
+        run.confirmation_request(ig.ToolCall("issue_credit", {"account": "X", "amount": 1}), fabricated)
+    close = ig.ToolCall("close_ticket", {"ticket_id": "T-1"})
+    decision = run.check(close)
+    run.confirmation_request(close, decision)
+    with pytest.raises(ig.ConfigurationError, match="no CONFIRM"):
+        run.confirmation_request(close, decision)  # one request per CONFIRM
+
+
+def test_an_approval_without_an_approver_is_invalid(run: ig.Session, clock: FrozenClock) -> None:
+    """An approval that names nobody is APPROVAL_INVALID, whatever it says."""
+    close = ig.ToolCall("close_ticket", {"ticket_id": "T-1"})
+    request = run.confirmation_request(close, run.check(close))
+    approval = ig.Approval.approve(request, approver=" ", at=clock())
+    assert run.apply_approval(close, approval).codes == (ReasonCode.APPROVAL_INVALID,)
+
+
+def test_an_approval_for_a_malformed_call_is_invalid(run: ig.Session, clock: FrozenClock) -> None:
+    """Applying an approval to a call whose arguments are not a mapping denies it instead of raising."""
+    close = ig.ToolCall("close_ticket", {"ticket_id": "T-1"})
+    request = run.confirmation_request(close, run.check(close))
+    approval = ig.Approval.approve(request, approver="alice@acme", at=clock())
+    bad = ig.ToolCall("close_ticket", ["T-1"])  # type: ignore[arg-type]
+    assert run.apply_approval(bad, approval).codes == (ReasonCode.APPROVAL_INVALID,)

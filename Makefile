@@ -13,6 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# Benchmark-only packages the tests also exercise (the AgentDojo generator and live defense).
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) benchmarks/agentdojo/requirements.txt
+	$(BIN)/python -m pip install --quiet -r benchmarks/agentdojo/requirements.txt
+	@touch $(BENCH_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
@@ -23,7 +29,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck $(BENCH_STAMP)
 	$(BIN)/python -m pytest --cov --cov-branch --cov-report=term $(PYTEST_ARGS)
 
 bench: $(STAMP)
@@ -31,8 +37,7 @@ bench: $(STAMP)
 
 # The AgentDojo security benchmark: a benchmark-only dependency, pinned; traces are committed,
 # regenerated here so the figures always come from the pinned package.
-bench-security: $(STAMP)
-	$(BIN)/python -m pip install --quiet -r benchmarks/agentdojo/requirements.txt
+bench-security: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.agentdojo.generate --all
 	$(BIN)/python -m benchmarks.agentdojo.evaluate --out benchmarks/results/agentdojo.json
 

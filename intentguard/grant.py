@@ -211,6 +211,16 @@ class Grant:
             decay=tuple(sorted(decay, key=lambda item: item[0])),
         )
 
+    def restarted(self, *, now: float, ttl: timedelta | None = None) -> Grant:
+        """The same grant starting at ``now`` (for a new session of the same intent): the compiled
+        tools are shared, the times are shifted. ``ttl`` may only shorten the lifetime."""
+        lifetime = self.expires_at - self.issued_at
+        if ttl is not None:
+            lifetime = min(lifetime, ttl.total_seconds())
+        shift = now - self.issued_at
+        decay = tuple((at + shift, dropped, when) for at, dropped, when in self.decay)
+        return replace(self, issued_at=now, expires_at=now + lifetime, decay=decay)
+
     def active_tools(self, now: float) -> frozenset[str]:
         """The tools callable at ``now``: none once expired, decayed ones removed."""
         if not self.issued_at <= now < self.expires_at:

@@ -9,7 +9,10 @@ the budget it consumes happen atomically.
 
 from __future__ import annotations
 
+import json
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -78,6 +81,8 @@ class Guard:
         self.stages: tuple[Stage, ...] = DEFAULT_STAGES
         self.confirm = confirm
         self.confirm_timeout = to_duration(confirm_timeout, what="confirm_timeout").total_seconds()
+        self._templates: OrderedDict[tuple[str, str], tuple[IntentSchema, Grant]] = OrderedDict()
+        self._templates_lock = threading.Lock()
         self.audit = AuditWriter(audit, ids=self.ids, clock=self.clock, on_error=on_audit_error)
 
     def intent(self, name: str, params: Mapping[str, Any] | None = None) -> Intent:
@@ -111,8 +116,24 @@ class Guard:
                 "principal must be an intentguard.Principal and agent an intentguard.AgentIdentity"
             )
         lifetime = None if ttl is None else to_duration(ttl, what="ttl")
-        grant = Grant.compile(intent, now=self.clock(), ttl=lifetime)
+        grant = self._template(intent).restarted(now=self.clock(), ttl=lifetime)
         return Session(self, self.ids(), intent, grant, principal=principal, agent=agent)
+
+    def _template(self, intent: Intent) -> Grant:
+        """The compiled grant for this schema and these parameters (compiled once, bounded cache):
+        sessions of the same intent share the generated checks and differ only in their times."""
+        key = (intent.schema.name, json.dumps(dict(intent.params), sort_keys=True))
+        with self._templates_lock:
+            cached = self._templates.get(key)
+            if cached is not None and cached[0] is intent.schema:
+                self._templates.move_to_end(key)
+                return cached[1]
+        template = Grant.compile(intent, now=0.0)
+        with self._templates_lock:
+            self._templates[key] = (intent.schema, template)
+            if len(self._templates) > 256:
+                self._templates.popitem(last=False)
+        return template
 
     def flush(self) -> None:
         """Write every pending audit record now."""

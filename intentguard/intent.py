@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -17,6 +18,15 @@ from intentguard.errors import InvalidParameters, Problem
 from intentguard.schema import IntentSchema
 
 __all__ = ["Intent"]
+
+
+@functools.lru_cache(maxsize=256)
+def _validator(parameters: str) -> Draft202012Validator:
+    """One validator per distinct parameters schema (keyed by its canonical JSON), built once.
+    An empty registry: a remote $ref is never fetched, it fails (closed) instead."""
+    return Draft202012Validator(
+        json.loads(parameters), format_checker=Draft202012Validator.FORMAT_CHECKER, registry=Registry()
+    )
 
 
 def _is_json(value: Any, depth: int = 0) -> bool:
@@ -80,10 +90,7 @@ class Intent:
             raise InvalidParameters(problems)
         # A JSON round trip copies the values, so later changes by the caller cannot reach the grant.
         plain = json.loads(json.dumps(dict(params), allow_nan=False))
-        # An empty registry: a remote $ref is never fetched, it fails (closed) instead.
-        validator = Draft202012Validator(
-            schema.parameters, format_checker=Draft202012Validator.FORMAT_CHECKER, registry=Registry()
-        )
+        validator = _validator(json.dumps(schema.parameters, sort_keys=True))
         try:
             errors = sorted(validator.iter_errors(plain), key=lambda error: error.json_path)
         except Exception as exc:

@@ -274,3 +274,28 @@ def test_identity_rejects_bad_ids(kwargs: dict[str, object], message: str) -> No
     """Empty, padded, control-character or non-string ids are refused with the bad value named."""
     with pytest.raises(ig.ConfigurationError, match=message.replace("\\", "\\\\")):
         ig.Principal(**kwargs)  # type: ignore[arg-type]
+
+
+def test_sessions_of_one_intent_share_compiled_checks_but_not_times(
+    guard: ig.Guard, principal: ig.Principal, agent: ig.AgentIdentity, clock: FrozenClock
+) -> None:
+    """A second session of the same intent reuses the compiled tools, starting and expiring on its own clock."""
+    first = guard.start("refund_request", REFUND_PARAMS, principal=principal, agent=agent)
+    clock.advance(minutes=10)
+    second = guard.start("refund_request", REFUND_PARAMS, principal=principal, agent=agent)
+    assert second.grant.tools["issue_refund"] is first.grant.tools["issue_refund"]
+    assert second.grant.issued_at - first.grant.issued_at == 600
+    assert second.check(call("issue_refund", REFUND)).allowed  # decay (10 min) counts from its own start
+    assert first.check(call("issue_refund", REFUND)).codes == (ReasonCode.TOOL_DECAYED,)
+    other = guard.start("refund_request", {**REFUND_PARAMS, "order_id": "B777"}, principal=principal, agent=agent)
+    assert other.check(call("issue_refund", REFUND)).codes == (ReasonCode.ARG_CONSTRAINT,)
+
+
+def test_an_intent_bound_to_another_schema_object_is_compiled_from_that_schema(
+    guard: ig.Guard, principal: ig.Principal, agent: ig.AgentIdentity, refund_schema: ig.IntentSchema
+) -> None:
+    """The compiled-grant cache never hands one schema's checks to an intent of another schema of the same name."""
+    narrower = refund_schema.model_copy(update={"tools": {"lookup_order": refund_schema.tools["lookup_order"]}})
+    foreign = ig.Intent.bind(narrower, REFUND_PARAMS)
+    assert set(guard.start(foreign, principal=principal, agent=agent).grant.tools) == {"lookup_order"}
+    assert "issue_refund" in guard.start("refund_request", REFUND_PARAMS, principal=principal, agent=agent).grant.tools

@@ -133,6 +133,8 @@ class Grant:
     max_calls: int | None
     max_depth: int
     decay: tuple[tuple[float, frozenset[str], str], ...] = ()
+    on_instruction: str = "confirm"
+    """After an untrusted instruction: 'confirm' or 'deny' every later call, or gate only 'match'es."""
     _lookup: dict[str, ToolPolicy] = field(init=False, repr=False, compare=False)
     _live_until: float = field(init=False, repr=False, compare=False)
     _total: float = field(init=False, repr=False, compare=False)
@@ -209,6 +211,7 @@ class Grant:
             max_calls=schema.max_calls,
             max_depth=schema.max_depth,
             decay=tuple(sorted(decay, key=lambda item: item[0])),
+            on_instruction=schema.on_instruction.value,
         )
 
     def restarted(self, *, now: float, ttl: timedelta | None = None) -> Grant:

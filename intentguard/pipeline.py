@@ -141,9 +141,11 @@ def provenance_stage(session: Session, call: ToolCall, now: float, /) -> Verdict
                         f"in untrusted content ({origin.label}) asked for: {instruction.excerpt!r}.",
                     )
                 )
+    # With on_instruction 'confirm'/'deny' the gate (stage 6) already stops every later call.
     if (
         policy.high_privilege
         and not named_by_instruction
+        and session._grant.on_instruction == "match"
         and ledger.instruction_verbs
         and ledger.instruction_verbs & policy.words
     ):
@@ -168,9 +170,22 @@ def provenance_stage(session: Session, call: ToolCall, now: float, /) -> Verdict
 
 
 def gate_stage(session: Session, call: ToolCall, now: float, /) -> Verdict | None:
-    """Stage 6: high-privilege tools the schema always gates, or gates once untrusted content arrived."""
-    policy = session._grant._lookup.get(call.name)
-    if policy is None or policy.confirm == "tainted" or not policy.high_privilege:
+    """Stage 6: once an untrusted instruction was found, every later call (``on_instruction``);
+    high-privilege tools the schema always gates, or gates once untrusted content arrived."""
+    grant = session._grant
+    policy = grant._lookup.get(call.name)
+    if policy is None:
+        return None
+    instructions = session.ledger.instructions
+    if instructions and grant.on_instruction != "match":
+        _, origin = instructions[0]
+        deny = grant.on_instruction == "deny"
+        sentence = (
+            f"an instruction addressed to the agent was found in untrusted content ({origin.label}); "
+            f"the intent {'denies' if deny else 'asks a person to confirm'} every call after that."
+        )
+        return Verdict(Effect.DENY if deny else Effect.CONFIRM, (Reason(ReasonCode.UNTRUSTED_INSTRUCTION, sentence),))
+    if policy.confirm == "tainted" or not policy.high_privilege:
         return None
     if policy.confirm == "always":
         sentence = f"the intent asks a person to confirm every call of {call.name!r}."

@@ -29,6 +29,7 @@ __all__ = [
     "DecayRule",
     "DenyRule",
     "IntentSchema",
+    "OnInstruction",
     "ParamRef",
     "Privilege",
     "ToolSpec",
@@ -112,6 +113,14 @@ class Confirm(enum.StrEnum):
     TAINTED = "tainted"
     AFTER_UNTRUSTED = "after_untrusted"
     ALWAYS = "always"
+
+
+class OnInstruction(enum.StrEnum):
+    """How a run continues after an instruction addressed to the agent was found in untrusted content."""
+
+    CONFIRM = "confirm"
+    DENY = "deny"
+    MATCH = "match"
 
 
 class UnknownArguments(enum.StrEnum):
@@ -238,6 +247,14 @@ class IntentSchema(_Model):
     max_depth: int = Field(0, ge=0, le=16, description="How many delegation hops are allowed below the root.")
     tools: Annotated[dict[Annotated[str, Field(pattern=TOOL_PATTERN)], ToolSpec], Field(min_length=1)] = Field(
         description="The tools the intent may use, by name."
+    )
+    on_instruction: OnInstruction = Field(
+        OnInstruction.CONFIRM,
+        description=(
+            "What happens to the rest of the run once an instruction addressed to the agent was found in "
+            "untrusted content: 'confirm' (default) every later call needs a person; 'deny' every later call "
+            "is denied; 'match' only calls that carry a value or the verb the instruction named are gated."
+        ),
     )
     deny: list[DenyRule] = Field(default_factory=list, description="Calls denied even when a tool allows them.")
     decay: list[DecayRule] = Field(default_factory=list, description="Tools that drop out as the grant ages.")

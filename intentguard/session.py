@@ -318,7 +318,9 @@ class Session:
             elif not approval.approved:
                 note = f": {approval.note}" if approval.note else ""
                 sentence = f"{approval.approver} did not approve the call{note}."
-                decision = Decision(Effect.DENY, (Reason(ReasonCode.CONFIRMATION_DENIED, sentence),))
+                # Keep why a person was asked: the denial reads "asked because ...; nobody approved".
+                asked = request.reasons if request is not None else ()
+                decision = Decision(Effect.DENY, (*asked, Reason(ReasonCode.CONFIRMATION_DENIED, sentence)))
             else:
                 decision = run_pipeline(CORE_STAGES, self, call, now)
                 if decision.effect is Effect.ALLOW:

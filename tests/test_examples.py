@@ -20,8 +20,10 @@ def test_quickstart_shows_every_kind_of_decision() -> None:
         assert code in out
     assert "ALLOW  lookup_order(order_id='A123')" in out
     assert "must be at most parameter max_refund (50)" in out
-    assert "untrusted instruction found in tool:lookup_order#call-1 $.notes" in out
+    assert "untrusted instruction found in tool:search_kb#call-7" in out
     assert "DENY   send_email(to='exfil@evil.example'" in out
-    assert "8 audit records" in out
-    assert "2 allowed, 6 denied" in out
+    assert "the intent asks a person to confirm every call after that" in out
+    assert "CONFIRMATION_DENIED" in out
+    assert "11 audit records" in out
+    assert "3 allowed, 7 denied" in out
     assert result.stderr == ""

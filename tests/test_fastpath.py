@@ -148,6 +148,7 @@ call_args = st.dictionaries(call_keys, values, max_size=5)
 @settings(max_examples=1500, deadline=None)
 @given(policy=policies(), args=call_args)
 def test_accepts_iff_no_argument_reason(policy: ToolPolicy, args: dict[Any, Any]) -> None:
+    """The generated accepts() is True exactly when argument_reasons() finds nothing, for any spec and call."""
     assert policy.accepts(args) is (not policy.argument_reasons(args)), policy._source
 
 
@@ -161,6 +162,7 @@ def test_accepts_iff_no_argument_reason_for_nearly_valid_calls(policy: ToolPolic
 
 
 def test_generated_source_never_contains_schema_text() -> None:
+    """Hostile argument names and values never appear in the generated source; they travel in its namespace."""
     hostile = '"; import os; os.system("x") #'
     policy = ToolPolicy(
         name=hostile,
@@ -183,6 +185,8 @@ def test_generated_source_never_contains_schema_text() -> None:
 
 
 def test_policies_of_one_shape_share_compiled_code_but_not_values() -> None:
+    """Policies with the same shape share compiled code, never each other's values."""
+
     def policy(expected: str) -> ToolPolicy:
         return ToolPolicy(
             name="t",
@@ -227,6 +231,7 @@ def test_policies_of_one_shape_share_compiled_code_but_not_values() -> None:
     ],
 )
 def test_refund_fast_path(args: Mapping[Any, Any], allowed: bool) -> None:
+    """The refund call from the benchmark is accepted or refused by the fast path exactly as its reasons say."""
     grant = Grant.compile(ig.Intent.bind(ig.load_schema(REFUND), REFUND_PARAMS), now=0.0)
     policy = grant.tools["issue_refund"]
     assert policy.accepts(args) is allowed

@@ -205,9 +205,9 @@ def test_decide_with_an_approving_handler_allows_once_and_audits_the_approver(
 
 
 def test_nobody_answering_is_a_denial(run: ig.Session) -> None:
-    """With the default handler every CONFIRM ends as DENY with CONFIRMATION_DENIED."""
+    """With the default handler every CONFIRM ends as DENY: why a person was asked, then CONFIRMATION_DENIED."""
     decision = run.decide(ig.ToolCall("close_ticket", {"ticket_id": "T-1"}))
-    assert decision.codes == (ReasonCode.CONFIRMATION_DENIED,)
+    assert decision.codes == (ReasonCode.CONFIRMATION_REQUIRED, ReasonCode.CONFIRMATION_DENIED)
     assert run.used("close_ticket") == 0
 
 

@@ -46,6 +46,7 @@ _EXPORTS: dict[str, str] = {
     "InvalidIntentSchema": "intentguard.errors",
     "InvalidParameters": "intentguard.errors",
     "JsonlSink": "intentguard.audit",
+    "LLMResolver": "intentguard.resolvers",
     "Ledger": "intentguard.provenance",
     "MissingExtraError": "intentguard.errors",
     "Origin": "intentguard.provenance",
@@ -108,6 +109,7 @@ __all__ = [
     "InvalidIntentSchema",
     "InvalidParameters",
     "JsonlSink",
+    "LLMResolver",
     "Ledger",
     "MissingExtraError",
     "Origin",
@@ -187,6 +189,6 @@ if TYPE_CHECKING:
     from intentguard.pipeline import Stage, ToolCall, Verdict
     from intentguard.provenance import Ledger, Origin, Source, Trust
     from intentguard.replay import IntentResolver, ResolvedIntent, Trace, read_traces, replay_trace
-    from intentguard.resolvers import Rule, RuleResolver
+    from intentguard.resolvers import LLMResolver, Rule, RuleResolver
     from intentguard.schema import ArgSpec, IntentSchema, Privilege
     from intentguard.session import Session

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from intentguard.errors import ConfigurationError
+from intentguard.errors import ConfigurationError, MissingExtraError
 from intentguard.replay import ResolvedIntent
 from intentguard.values import normalize
 
-__all__ = ["EXTRACTORS", "Rule", "RuleResolver"]
+__all__ = ["EXTRACTORS", "LLMResolver", "Rule", "RuleResolver"]
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _IBAN = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
@@ -147,3 +147,57 @@ def _extract(rule: Rule, text: str) -> dict[str, Any] | None:
         if name not in rule.optional:
             return None
     return params
+
+
+_LLM_INSTRUCTIONS = """You turn a user's request into the one task it asks for.
+Choose exactly one intent from the list below by its name, and fill its parameters from the
+request only, as JSON matching the intent's parameters schema. Never invent values the request
+does not contain. If no intent fits, answer with the intent name "none".
+
+Intents:
+{intents}"""
+
+
+class LLMResolver:
+    """Asks a LangChain chat model (structured output) which intent a request declares.
+
+    The model only proposes: the guard validates the parameters against the schema when the
+    session starts, and anything the model gets wrong (an unknown intent, bad parameters, an
+    error, no answer) leaves the run without an intent, which has no authority. Needs the
+    ``langchain`` extra (``langchain-core``).
+    """
+
+    def __init__(self, model: Any, schemas: Mapping[str, Any], *, instructions: str = _LLM_INSTRUCTIONS) -> None:
+        try:
+            from langchain_core.messages import HumanMessage, SystemMessage
+        except ImportError as exc:  # pragma: no cover - exercised only without the extra
+            raise MissingExtraError("LLMResolver", "langchain", "langchain-core") from exc
+        from pydantic import BaseModel, Field
+
+        class IntentChoice(BaseModel):
+            """The intent a request declares, and its parameters."""
+
+            intent: str = Field(description="The name of the chosen intent, or 'none'.")
+            params: dict[str, Any] = Field(default_factory=dict, description="The intent's parameters.")
+
+        if not schemas:
+            raise ConfigurationError("an LLMResolver needs at least one intent schema to choose from")
+        self._names = frozenset(schemas)
+        listing = "\n".join(
+            f"- {name}: {schema.description} Parameters: {schema.parameters}"
+            for name, schema in sorted(schemas.items())
+        )
+        self._system = SystemMessage(instructions.format(intents=listing))
+        self._human = HumanMessage
+        self._chain = model.with_structured_output(IntentChoice)
+
+    def __call__(self, text: str, metadata: Mapping[str, Any]) -> ResolvedIntent | None:
+        try:
+            choice = self._chain.invoke([self._system, self._human(text)])
+        except Exception:  # noqa: BLE001 - a model that fails declares nothing: no intent, no authority
+            return None
+        name = getattr(choice, "intent", None)
+        params = getattr(choice, "params", None)
+        if name not in self._names or not isinstance(params, dict):
+            return None
+        return ResolvedIntent(name, params)

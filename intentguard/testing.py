@@ -20,7 +20,15 @@ if TYPE_CHECKING:
     from intentguard.guard import Guard
     from intentguard.session import Session
 
-__all__ = ["CapturedRecords", "FrozenClock", "ScriptedAgent", "Turn", "capture_decisions", "sequential_ids"]
+__all__ = [
+    "CapturedRecords",
+    "FrozenClock",
+    "ScriptedAgent",
+    "Turn",
+    "capture_decisions",
+    "scripted_chat_model",
+    "sequential_ids",
+]
 
 
 class FrozenClock:
@@ -149,3 +157,23 @@ def capture_decisions(guard: Guard) -> Iterator[CapturedRecords]:
         yield captured
     finally:
         guard.audit.remove_sink(captured)
+
+
+def scripted_chat_model(tool_calls: Iterable[Mapping[str, Any]]) -> Any:
+    """A LangChain chat model that answers each call with the next scripted tool call
+    (``{"name": ..., "args": {...}}``): a stand-in for a model endpoint, which supports
+    ``bind_tools`` and so ``with_structured_output``. Needs ``langchain-core``."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    class _ScriptedToolModel(GenericFakeChatModel):
+        def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+            return self
+
+    replies = iter(
+        [
+            AIMessage(content="", tool_calls=[{"name": c["name"], "args": dict(c["args"]), "id": f"s{i}"}])
+            for i, c in enumerate(tool_calls)
+        ]
+    )
+    return _ScriptedToolModel(messages=replies)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -99,9 +100,16 @@ class AuditWriter:
 
     def flush(self) -> None:
         """Write everything enqueued so far, in the calling thread."""
+        self._drain(yield_between=False)
+
+    def _drain(self, *, yield_between: bool) -> None:
         with self._drain_lock:
             pending = self._pending
             while pending:
+                if yield_between:
+                    # Building a record holds the GIL for tens of microseconds; hand it back between
+                    # records so a thread waiting in session.check is not kept for a switch interval.
+                    time.sleep(0)
                 entry = pending.popleft()
                 try:
                     record = self._build(entry)
@@ -143,7 +151,7 @@ class AuditWriter:
         while not self._closed:
             self._wake.wait(self._interval)
             try:
-                self.flush()
+                self._drain(yield_between=True)
             except Exception:  # noqa: BLE001 - the writer thread must outlive any failure
                 _log.exception("intentguard audit writer failed; retrying")
 

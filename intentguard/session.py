@@ -151,12 +151,15 @@ class Session:
                 # instructions arrived, the ledger overflowed, or the tool is gated by its schema;
                 # then they run in full and spell out their reasons.
                 ledger = self.ledger
-                quiet = not (
-                    ledger.instructions
-                    or ledger.saturated
-                    or policy.traced_unknown
-                    or (policy.high_privilege and policy.confirm != "tainted")
-                ) and (not policy.traced_args or ledger.accepts(args, policy.traced_args))
+                try:
+                    quiet = not (
+                        ledger.instructions
+                        or ledger.saturated
+                        or policy.traced_unknown
+                        or (policy.high_privilege and policy.confirm != "tainted")
+                    ) and (not policy.traced_args or ledger.accepts(args, policy.traced_args))
+                except Exception:  # noqa: BLE001 - the stages re-run it and name the failure (CHECK_FAILED)
+                    quiet = False
                 decision = ALLOW if quiet else run_pipeline(self._extra_stages, self, call, now)
             elif fast and not self._extra_stages:
                 decision = ALLOW

@@ -195,3 +195,11 @@ def test_an_entry_that_cannot_be_built_is_logged_and_skipped(
         session.check(ig.ToolCall("search_kb", {"query": "x"}))
         assert [r.decision.tool for r in captured.records] == ["search_kb"]
     assert "could not build an audit record" in caplog.text
+
+
+def test_args_digest_survives_absurd_nesting() -> None:
+    """Arguments nested deeper than Python can serialise still hash, so no check or record breaks on them."""
+    deep: object = "x"
+    for _ in range(100_000):
+        deep = [deep]
+    assert len(args_digest({"a": deep})) == 64

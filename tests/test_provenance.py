@@ -318,3 +318,20 @@ def test_an_approval_for_a_malformed_call_is_invalid(run: ig.Session, clock: Fro
     approval = ig.Approval.approve(request, approver="alice@acme", at=clock())
     bad = ig.ToolCall("close_ticket", ["T-1"])  # type: ignore[arg-type]
     assert run.apply_approval(bad, approval).codes == (ReasonCode.APPROVAL_INVALID,)
+
+
+def test_a_hostile_argument_value_is_a_deny_not_a_traceback(clock: FrozenClock) -> None:
+    """An argument nested too deep to look up makes the call DENY with CHECK_FAILED; check never raises."""
+    schema = parse_schema({**INBOX, "tools": {"notify": {"privilege": "high", "max_calls": 5, "args": {"target": {}}}}})
+    session = ig.Guard(schemas=[schema], clock=clock).start(
+        "reply_to_ticket",
+        {"ticket_id": "T-1"},
+        principal=ig.Principal(user="u", tenant="t"),
+        agent=ig.AgentIdentity(id="a"),
+    )
+    deep: Any = "x"
+    for _ in range(200):
+        deep = [deep]
+    decision = session.check(ig.ToolCall("notify", {"target": deep}))
+    assert decision.effect is Effect.DENY
+    assert decision.codes == (ReasonCode.CHECK_FAILED,)

@@ -112,8 +112,11 @@ def args_digest(args: Any) -> str:
     """SHA-256 (hex) of the arguments' canonical JSON; values that are not JSON use their repr."""
     try:
         text = json.dumps(args, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr)
-    except (TypeError, ValueError):
-        text = repr(args)
+    except (TypeError, ValueError, RecursionError):
+        try:
+            text = repr(args)
+        except RecursionError:
+            text = "<arguments nested too deep to serialise>"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -216,3 +216,32 @@ def test_fused_check_agrees_with_the_full_pipeline(script: list[Any]) -> None:
             expected = run_pipeline(guard.stages, session, call, clock())
             actual = session.check(call)
             assert (actual.effect, actual.codes) == (expected.effect, expected.codes)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.one_of(st.sampled_from([*TOOLS, "x"]), st.integers(), st.none()),
+    args=st.one_of(st.dictionaries(st.one_of(arg_names, st.text(max_size=5)), json_values, max_size=5), json_values),
+    observed=st.lists(json_values, max_size=3),
+)
+def test_check_never_raises_and_never_allows_garbage_silently(name: Any, args: Any, observed: list[Any]) -> None:
+    """Whatever the model sends and whatever the tools returned, check returns a Decision and never raises."""
+    from intentguard.testing import FrozenClock
+
+    guard = ig.Guard(schemas=[SCHEMA], clock=FrozenClock(START))
+    session = guard.start(
+        "refund_request", REFUND_PARAMS, principal=ig.Principal(user="u", tenant="t"), agent=ig.AgentIdentity(id="a")
+    )
+    for index, output in enumerate(observed):
+        session.observe_result(f"c{index}", "search_kb", output)
+    decision = session.check(ig.ToolCall(name, args))  # type: ignore[arg-type]
+    assert isinstance(decision, ig.Decision)
+    if not isinstance(name, str) or not isinstance(args, dict):
+        assert decision.effect is Effect.DENY

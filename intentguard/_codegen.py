@@ -111,6 +111,19 @@ def _part_lines(part: Part, bind: Callable[[Any, str], str]) -> list[str]:
         expected = bind(inline.values[0], "e")
         return [f"        if not (v.__class__ is str and v == {expected}):", "            return False"]
     test = bind(part.test, "t")
+    if inline is not None and inline.kind == "class_is":
+        return [
+            f"        if v.__class__ is not {bind(inline.values[0], 'c')} and not {test}(v):",
+            "            return False",
+        ]
+    if inline is not None and inline.kind == "str_len":
+        return [
+            "        if v.__class__ is str:",
+            f"            if len(v) > {bind(inline.values[0], 'n')}:",
+            "                return False",
+            f"        elif not {test}(v):",
+            "            return False",
+        ]
     if inline is not None and inline.kind == "range":
         low, high, integer = inline.values
         # For an exact int, ``low <= v`` is ``ceil(low) <= v`` and ``v <= high`` is ``v <= floor(high)``

@@ -73,9 +73,12 @@ class Inline(NamedTuple):
     """What a part's test does, for code that inlines it (see ``ToolPolicy``'s generated fast path).
 
     ``kind`` is ``"is"`` (``value is values[0]``), ``"str_eq"`` (``value.__class__ is str and
-    value == values[0]``) or ``"range"`` (``values`` is ``(lo, hi, integer)``: for a value whose
+    value == values[0]``), ``"range"`` (``values`` is ``(lo, hi, integer)``: for a value whose
     class is exactly ``int``, or exactly ``float`` when not ``integer``, the test is
-    ``lo <= value <= hi``; for any other class the part's own test decides).
+    ``lo <= value <= hi``; for any other class the part's own test decides), ``"class_is"`` (a
+    value whose class is exactly ``values[0]`` passes; any other class, the part's test decides)
+    or ``"str_len"`` (for an exact ``str`` the test is ``len(value) <= values[0]``; otherwise the
+    part's test decides).
     """
 
     kind: str
@@ -94,9 +97,17 @@ def _fixed(message: str) -> Callable[[Any], str]:
     return lambda value: message
 
 
+_EXACT = {"string": str, "boolean": bool, "object": dict, "array": list}
+
+
 def _type_part(kind: str) -> Part:
     article = "an" if kind[0] in "aeiou" else "a"
-    return Part(_TYPES[kind], lambda value: f"must be {article} {kind}, got {type(value).__name__}")
+    exact = _EXACT.get(kind)
+    return Part(
+        _TYPES[kind],
+        lambda value: f"must be {article} {kind}, got {type(value).__name__}",
+        Inline("class_is", (exact,)) if exact is not None else None,
+    )
 
 
 def _equals(expected: Any, shown: str) -> Part:
@@ -175,6 +186,7 @@ def _max_length(limit: int) -> Part:
     return Part(
         lambda value: isinstance(value, str | list | tuple) and len(value) <= limit,
         _fixed(f"must have at most {limit} characters or items"),
+        Inline("str_len", (limit,)),
     )
 
 

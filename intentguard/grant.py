@@ -62,6 +62,9 @@ class ToolPolicy:
     """The declared arguments that need a lookup, with the sources each accepts."""
     traced_unknown: bool = field(init=False, repr=False, compare=False)
     """Whether undeclared arguments (allowed by ``unknown_arguments: allow``) need a lookup."""
+    plain: bool = field(init=False, repr=False, compare=False)
+    """Neither gated by ``confirm`` nor taking undeclared arguments that need a lookup: stages 4
+    and 6 can only object through a traced argument or the session's ledger state."""
     _accepts: Callable[[Mapping[str, Any]], bool] = field(init=False, repr=False, compare=False)
     _source: str = field(init=False, repr=False, compare=False)
 
@@ -73,6 +76,8 @@ class ToolPolicy:
         object.__setattr__(self, "traced_args", traced_args)
         object.__setattr__(self, "traced_unknown", traced_unknown)
         object.__setattr__(self, "traced", bool(traced_args) or traced_unknown)
+        gated = self.high_privilege and self.confirm != "tainted"
+        object.__setattr__(self, "plain", not traced_unknown and not gated)
         accepts, source = generate_accepts(self)
         object.__setattr__(self, "_accepts", accepts)
         object.__setattr__(self, "_source", source)

@@ -20,7 +20,6 @@ argument constraints and the divergence score back the ledger up there.
 from __future__ import annotations
 
 import enum
-import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -178,9 +177,23 @@ class Ledger:
         return groups
 
     def accepts(self, args: Mapping[str, Any], traced: Iterable[tuple[str, frozenset[str]]]) -> bool:
-        """Whether every traced argument present in ``args`` came from where its sources allow."""
-        for arg, sources in traced:  # noqa: SIM110 - a plain loop: this runs on every traced call
-            if arg in args and self.refused(args[arg], sources):
+        """Whether every traced argument present in ``args`` came from where its sources allow.
+
+        Runs for every traced argument of every call, so the common case — a scalar seen first in
+        trusted text — is answered inline; anything else goes through :meth:`refused`."""
+        index = self._index
+        for arg, sources in traced:
+            if arg not in args:
+                continue
+            value = args[arg]
+            cached = _PIECES.get((value.__class__, value)) if value.__class__ in _SCALARS else None
+            if cached is not None:
+                found = index.get(cached[0])
+                if found is None and not cached[1]:
+                    continue  # an atomic value seen nowhere: unseen, not tainted
+                if found is not None and found[0].trust is Trust.TRUSTED and "trusted" in sources:
+                    continue
+            if self.refused(value, sources):
                 return False
         return True
 
@@ -192,7 +205,8 @@ class Ledger:
         found = self._index.get(whole)
         if found is not None:
             for origin in found:
-                if allowed_by(origin, sources):
+                # The common case first, inline: a trusted value where trusted values are welcome.
+                if (origin.trust is Trust.TRUSTED and "trusted" in sources) or allowed_by(origin, sources):
                     return []
             return [tuple(found)]
         if not parts:
@@ -291,17 +305,25 @@ def digest_output(
     return digest
 
 
-@functools.lru_cache(maxsize=4096)
-def _scalar_pieces(cls: type, value: Any) -> tuple[str, frozenset[str]]:
-    return pieces(value)
+_PIECES: dict[tuple[type, Any], tuple[str, frozenset[str]]] = {}
+_SCALARS = frozenset({str, int, float, bool})
+_PIECES_LIMIT = 4096
 
 
 def _pieces(value: Any) -> tuple[str, frozenset[str]]:
     """``pieces(value)``, cached for scalars: agents pass the same ids and amounts again and again.
-    The class is part of the key, so ``1``, ``1.0`` and ``True`` never share an entry."""
+    The class is part of the key, so ``1``, ``1.0`` and ``True`` never share an entry. A plain dict
+    (cleared when full) is cheaper per hit than ``functools.lru_cache``; it runs on every lookup."""
     cls = value.__class__
-    if cls is str or cls is int or cls is float or cls is bool:
-        return _scalar_pieces(cls, value)
+    if cls in _SCALARS:
+        key = (cls, value)
+        cached = _PIECES.get(key)
+        if cached is None:
+            cached = pieces(value)
+            if len(_PIECES) >= _PIECES_LIMIT:
+                _PIECES.clear()
+            _PIECES[key] = cached
+        return cached
     return pieces(value)
 
 

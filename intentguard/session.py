@@ -152,12 +152,11 @@ class Session:
                 # then they run in full and spell out their reasons.
                 ledger = self.ledger
                 try:
-                    quiet = not (
-                        ledger.instructions
-                        or ledger.saturated
-                        or policy.traced_unknown
-                        or (policy.high_privilege and policy.confirm != "tainted")
-                    ) and (not policy.traced_args or ledger.accepts(args, policy.traced_args))
+                    quiet = (
+                        policy.plain
+                        and not (ledger.instructions or ledger.saturated)
+                        and (not policy.traced_args or ledger.accepts(args, policy.traced_args))
+                    )
                 except Exception:  # noqa: BLE001 - the stages re-run it and name the failure (CHECK_FAILED)
                     quiet = False
                 decision = ALLOW if quiet else run_pipeline(self._extra_stages, self, call, now)
@@ -174,7 +173,8 @@ class Session:
                 self._confirmable(call, decision)
             seq = next(self._seqs)
         if self._audit.enabled:
-            self._submit((self, seq, now, name, call.id, _snapshot(args), decision, None))
+            snapshot = args.copy() if args.__class__ is dict else _snapshot(args)
+            self._submit((self, seq, now, name, call.id, snapshot, decision, None))
         return decision
 
     async def acheck(self, call: ToolCall) -> Decision:

@@ -39,7 +39,14 @@ def _accepts_source(policy: ToolPolicy) -> tuple[str, dict[str, Any]]:
     values, all schema-controlled, are passed in through the namespace, never written into it.
     The result equals ``not policy.argument_reasons(args)`` for every ``args``.
     """
-    namespace: dict[str, Any] = {"__builtins__": {}, "len": len, "int": int, "float": float, "str": str}
+    namespace: dict[str, Any] = {
+        "__builtins__": {},
+        "len": len,
+        "int": int,
+        "float": float,
+        "str": str,
+        "isfinite": math.isfinite,
+    }
     namespace["M"] = object()  # the absent-argument sentinel: no caller can pass this object
     lines = ["def accepts(args):"]
     counter = iter(range(1 << 30))
@@ -143,7 +150,7 @@ def _part_lines(part: Part, bind: Callable[[Any, str], str]) -> list[str]:
         if not integer:
             lines += [
                 "        elif c is float:",
-                f"            if not ({bind(low, 'lo')} <= v <= {bind(high, 'hi')}):",
+                f"            if not ({bind(low, 'lo')} <= v <= {bind(high, 'hi')} and isfinite(v)):",
                 "                return False",
             ]
         return [*lines, f"        elif not {test}(v):", "            return False"]

@@ -157,8 +157,12 @@ def _range(kind: str | None, low: tuple[Any, str] | None, high: tuple[Any, str] 
     def test(value: Any) -> bool:
         cls = value.__class__
         inside: bool
-        if cls is int or (cls is float and not integer):
-            inside = lo <= value <= hi  # NaN fails both comparisons; infinity fails any finite bound
+        if cls is int:
+            inside = lo <= value <= hi
+            return inside
+        if cls is float and not integer:
+            # NaN fails both comparisons; the finiteness check stops infinity when a bound is open.
+            inside = lo <= value <= hi and math.isfinite(value)
             return inside
         inside = _is_number(value) and (not integer or isinstance(value, int)) and lo <= value <= hi
         return inside

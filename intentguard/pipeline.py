@@ -22,11 +22,13 @@ if TYPE_CHECKING:
 __all__ = [
     "CORE_STAGES",
     "DEFAULT_STAGES",
+    "PLAIN_SCALARS",
     "Stage",
     "ToolCall",
     "Verdict",
     "gate_stage",
     "grant_stage",
+    "is_plain",
     "liveness_stage",
     "provenance_stage",
     "run_pipeline",
@@ -57,21 +59,45 @@ class Stage(Protocol):
     def __call__(self, session: Session, call: ToolCall, now: float, /) -> Verdict | None: ...
 
 
+PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+_NONE = object()
+
+
+def is_plain(value: Any, depth: int = 0) -> bool:
+    """Plain JSON data of exact built-in types: a subclass could answer comparisons, hashing or
+    string methods its own way and slip past a constraint or the provenance ledger."""
+    cls = value.__class__
+    if cls in PLAIN_SCALARS:
+        return True
+    if depth >= 64:
+        return False
+    if cls is list or cls is tuple:
+        return all(is_plain(item, depth + 1) for item in value)
+    if cls is dict:
+        return all(key.__class__ is str and is_plain(item, depth + 1) for key, item in value.items())
+    return False
+
+
 def shape_stage(session: Session, call: ToolCall, now: float, /) -> Verdict | None:
-    """Deny calls that are not shaped like a tool call: a non-string name, non-mapping args.
+    """Deny calls that are not shaped like a tool call: a non-string name, non-mapping args,
+    argument values that are not plain JSON data.
 
     Non-string argument names need no check here: they are never declared, so the grant
     treats them as unknown arguments.
     """
     name, args = call.name, call.args
-    if name.__class__ is str and args.__class__ is dict:
-        return None
     if not isinstance(name, str):
         sentence = f"the tool name {describe(name)} is not a string."
     elif not isinstance(args, Mapping):
         sentence = f"the arguments of tool {name!r} are a {type(args).__name__}, not a mapping of names to values."
     else:
-        return None
+        odd = next((arg for arg, value in args.items() if not is_plain(value)), _NONE)
+        if odd is _NONE:
+            return None
+        sentence = (
+            f"argument {describe(odd)} of tool {name!r} is not plain JSON data (strings, numbers, booleans, "
+            "null, lists and string-keyed objects of those, without subclasses)."
+        )
     return Verdict(Effect.DENY, (Reason(ReasonCode.MALFORMED_CALL, sentence),))
 
 

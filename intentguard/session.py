@@ -33,7 +33,7 @@ from intentguard.grant import Grant
 from intentguard.identity import AgentIdentity, Principal
 from intentguard.instructions import Instruction
 from intentguard.intent import Intent
-from intentguard.pipeline import CORE_STAGES, DEFAULT_STAGES, Stage, ToolCall, run_pipeline
+from intentguard.pipeline import CORE_STAGES, DEFAULT_STAGES, PLAIN_SCALARS, Stage, ToolCall, run_pipeline
 from intentguard.provenance import Digest, Ledger, Origin, Source, Trust, digest_output, digest_text, trust_of
 
 if TYPE_CHECKING:
@@ -146,6 +146,11 @@ class Session:
                 )
             except Exception:  # noqa: BLE001 - re-run below, where the failing stage is named
                 fast = False
+            if fast:
+                for value in args.values():  # containers and subclasses take the full path (stage 1)
+                    if value.__class__ not in PLAIN_SCALARS:
+                        fast = False
+                        break
             if fast and policy is not None and self._default_stages:
                 # Stages 4 and 6 have nothing to say unless an argument's lookup refuses it, untrusted
                 # instructions arrived, the ledger overflowed, or the tool is gated by its schema;
@@ -272,7 +277,8 @@ class Session:
         with self._lock:
             # Only a CONFIRM this session itself gave, for these exact arguments, opens a request:
             # a caller cannot turn a DENY (or a fabricated decision) into something to approve.
-            if self._confirms.pop((call.name, args_digest(args)), None) is None:
+            given = self._confirms.pop((call.name, args_digest(args)), None)
+            if given is None:
                 raise ConfigurationError(
                     f"the session gave no CONFIRM for this call of {call.name!r}; check the call first "
                     "and ask for confirmation only when the decision is CONFIRM"
@@ -291,7 +297,7 @@ class Session:
                 call_id=call.id,
                 args=args,
                 args_sha256=args_digest(args),
-                reasons=decision.reasons,
+                reasons=given.reasons,  # the session's own reasons, never the caller's
                 provenance=provenance,
                 created_at=now,
                 expires_at=now + self._guard.confirm_timeout,
@@ -302,7 +308,8 @@ class Session:
     def apply_approval(self, call: ToolCall, approval: Approval) -> Decision:
         """Turn a human's answer into the final decision for ``call``: ALLOW only for a live,
         unused request of this session, for these exact arguments, approved in time, and only if
-        the call still passes every check a human cannot waive (grant, budget, expiry, revocation)."""
+        every stage, run again now, gives ALLOW or a CONFIRM whose reasons the person saw. A DENY
+        (revocation, expiry, budgets, constraints, an instruction that named the call) stands."""
         now = self._now()
         digest = args_digest(dict(call.args)) if isinstance(call.args, Mapping) else ""
         with self._lock:
@@ -325,7 +332,7 @@ class Session:
                 asked = request.reasons if request is not None else ()
                 decision = Decision(Effect.DENY, (*asked, Reason(ReasonCode.CONFIRMATION_DENIED, sentence)))
             else:
-                decision = run_pipeline(CORE_STAGES, self, call, now)
+                decision = self._recheck(call, request, now)
                 if decision.effect is Effect.ALLOW:
                     self._used[call.name] += 1
                     self._used_total += 1
@@ -335,6 +342,21 @@ class Session:
         if self._audit.enabled:
             self._submit((self, seq, now, call.name, call.id, _snapshot(call.args), decision, approval))
         return decision
+
+    def _recheck(self, call: ToolCall, request: ConfirmationRequest | None, now: float) -> Decision:
+        """Every stage again, now: a DENY stands (nothing a person approves can waive it); a CONFIRM
+        is waived only if a person saw every one of its reasons; new reasons need a new request."""
+        decision = run_pipeline(self._stages, self, call, now)
+        if decision.effect is not Effect.CONFIRM:
+            return decision
+        seen = set(request.reasons) if request is not None else set()
+        unseen = [reason for reason in decision.reasons if reason not in seen]
+        if not unseen:
+            return ALLOW
+        sentence = "since the approval was asked for, new reasons to ask appeared: " + " ".join(
+            reason.message for reason in unseen
+        )
+        return Decision(Effect.DENY, (*unseen, Reason(ReasonCode.APPROVAL_INVALID, sentence)))
 
     def _confirmable(self, call: ToolCall, decision: Decision) -> None:
         """Note a CONFIRM this session gave, so a request can be opened for it (bounded)."""

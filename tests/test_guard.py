@@ -157,12 +157,26 @@ class _ExplodingNumber(float):
     __le__ = __ge__
 
 
-def test_check_failed_is_deny(session: ig.Session) -> None:
-    """An exception inside a check is DENY with CHECK_FAILED naming the exception, never a traceback."""
+def test_hostile_value_subclasses_are_malformed(session: ig.Session) -> None:
+    """A number subclass that could answer comparisons its own way is refused before any constraint sees it."""
     decision = session.check(call("issue_refund", {"order_id": "A123", "amount": _ExplodingNumber(3)}))
+    assert decision.codes == (ReasonCode.MALFORMED_CALL,)
+    assert session.used("issue_refund") == 0
+
+
+def test_check_failed_is_deny(guard: ig.Guard, principal: ig.Principal, agent: ig.AgentIdentity) -> None:
+    """An exception inside a check is DENY with CHECK_FAILED naming the exception, never a traceback."""
+
+    def broken(session: ig.Session, call: ig.ToolCall, now: float, /) -> None:
+        raise RuntimeError("boom")
+
+    guard.stages = (*guard.stages, broken)
+    session = guard.start("refund_request", REFUND_PARAMS, principal=principal, agent=agent)
+    decision = session.check(call("issue_refund", REFUND))
     assert decision.effect is Effect.DENY
     assert decision.codes == (ReasonCode.CHECK_FAILED,)
     assert "RuntimeError" in decision.explain()
+    assert "'broken'" in decision.explain()
     assert session.used("issue_refund") == 0
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "ConfirmationHandler",
     "ConfirmationRequest",
     "ConsoleHandler",
+    "approval_problem",
     "deny_all",
     "format_request",
 ]
@@ -134,6 +135,22 @@ def require_approver(approver: object, *, error: type[ConfigurationError] = Conf
             "e.g. approver='alice@example.com'"
         )
     return approver
+
+
+def approval_problem(
+    approval: Approval, request: ConfirmationRequest | None, *, tool: str, args_sha256: str, now: float
+) -> str | None:
+    """Why ``approval`` cannot stand for a call of ``tool`` with arguments hashing to ``args_sha256``
+    at ``now`` — no approver, no (or an already used) request, other arguments, expired — or None."""
+    if not isinstance(approval.approver, str) or not approval.approver.strip():
+        return "the approval names no approver."
+    if request is None:
+        return f"approval for unknown or already used request {approval.request_id!r}."
+    if request.tool != tool or args_sha256 != request.args_sha256 or approval.args_sha256 != args_sha256:
+        return "the approval was given for other arguments than this call carries."
+    if now >= request.expires_at:
+        return f"the request expired at {format_time(request.expires_at)}, before it was answered."
+    return None
 
 
 def handler_failed(request: ConfirmationRequest, exc: BaseException, *, at: float) -> Approval:

@@ -27,6 +27,7 @@ from intentguard.gates import (
     AsyncConfirmationHandler,
     ConfirmationHandler,
     ConfirmationRequest,
+    approval_problem,
     handler_failed,
 )
 from intentguard.grant import Grant
@@ -314,15 +315,7 @@ class Session:
         digest = args_digest(dict(call.args)) if isinstance(call.args, Mapping) else ""
         with self._lock:
             request = self._pending.pop(approval.request_id, None)
-            problem = None
-            if not isinstance(approval.approver, str) or not approval.approver.strip():
-                problem = "the approval names no approver."
-            elif request is None:
-                problem = f"approval for unknown or already used request {approval.request_id!r}."
-            elif request.tool != call.name or digest != request.args_sha256 or approval.args_sha256 != digest:
-                problem = "the approval was given for other arguments than this call carries."
-            elif now >= request.expires_at:
-                problem = f"the request expired before it was answered (after {self._guard.confirm_timeout:g} s)."
+            problem = approval_problem(approval, request, tool=call.name, args_sha256=digest, now=now)
             if problem is not None:
                 decision = Decision(Effect.DENY, (Reason(ReasonCode.APPROVAL_INVALID, problem),))
             elif not approval.approved:

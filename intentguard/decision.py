@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = ["ALLOW", "Decision", "Effect", "Reason", "ReasonCode"]
@@ -82,11 +81,6 @@ class Decision:
         if not self.reasons:
             return f"{self.effect}"
         return f"{self.effect}: " + " ".join(reason.message for reason in self.reasons)
-
-    @classmethod
-    def of(cls, effect: Effect, reasons: Iterable[Reason], score: float = 0.0) -> Decision:
-        """A decision from any iterable of reasons."""
-        return cls(effect, tuple(reasons), score)
 
 
 ALLOW = Decision(Effect.ALLOW)

@@ -56,8 +56,6 @@ class ToolPolicy:
     free_text: frozenset[str] = frozenset()
     words: frozenset[str] = frozenset()
     """The words of the tool's name, matched against the verbs of untrusted instructions."""
-    traced: bool = field(init=False, repr=False, compare=False)
-    """Whether any argument of this tool needs a provenance lookup (derived from the fields above)."""
     traced_args: tuple[tuple[str, frozenset[str]], ...] = field(init=False, repr=False, compare=False)
     """The declared arguments that need a lookup, with the sources each accepts."""
     traced_unknown: bool = field(init=False, repr=False, compare=False)
@@ -75,7 +73,6 @@ class ToolPolicy:
         traced_unknown = self.allow_unknown and "any" not in self.default_sources
         object.__setattr__(self, "traced_args", traced_args)
         object.__setattr__(self, "traced_unknown", traced_unknown)
-        object.__setattr__(self, "traced", bool(traced_args) or traced_unknown)
         gated = self.high_privilege and self.confirm != "tainted"
         object.__setattr__(self, "plain", not traced_unknown and not gated)
         accepts, source = generate_accepts(self)

@@ -128,7 +128,7 @@ def provenance_stage(session: Session, call: ToolCall, now: float, /) -> Verdict
     """
     policy = session._grant._lookup.get(call.name)
     ledger = session.ledger
-    if policy is None or not (policy.traced or ledger.instructions or ledger.saturated):
+    if policy is None or not (policy.traced_args or policy.traced_unknown or ledger.instructions or ledger.saturated):
         return None  # nothing to look up: the common case for low-privilege tools, kept cheap
     args = call.args
     if not (ledger.instructions or ledger.saturated or policy.traced_unknown) and ledger.accepts(

@@ -125,22 +125,10 @@ class Ledger:
     def __len__(self) -> int:
         return len(self._index)
 
-    def add_text(self, text: str, origin: Origin) -> list[Instruction]:
-        """Index the candidate values of ``text``; for untrusted text also detect instructions."""
-        return self.commit(digest_text(text, origin))
-
     def add_value(self, value: Any, origin: Origin) -> None:
         """Index one structured value: its whole normalised form and its significant pieces."""
         whole, parts = pieces(value)
         self._add_all([whole, *parts], origin)
-
-    def add_output(
-        self, output: Any, *, tool: str, call_id: str | None, record: bool, free_text: frozenset[str], derived: bool
-    ) -> list[Instruction]:
-        """Index a tool's output: record fields as record/derived, everything else as untrusted text."""
-        return self.commit(
-            digest_output(output, tool=tool, call_id=call_id, record=record, free_text=free_text, derived=derived)
-        )
 
     def commit(self, digest: Digest) -> list[Instruction]:
         """Add what :func:`digest_text` / :func:`digest_output` found (cheap: call it under a lock)."""
@@ -308,6 +296,7 @@ def digest_output(
 _PIECES: dict[tuple[type, Any], tuple[str, frozenset[str]]] = {}
 _SCALARS = frozenset({str, int, float, bool})
 _PIECES_LIMIT = 4096
+_CACHED_STR_LIMIT = 512  # long strings are not kept: an agent could otherwise pin megabytes in the cache
 
 
 def _pieces(value: Any) -> tuple[str, frozenset[str]]:
@@ -315,7 +304,7 @@ def _pieces(value: Any) -> tuple[str, frozenset[str]]:
     The class is part of the key, so ``1``, ``1.0`` and ``True`` never share an entry. A plain dict
     (cleared when full) is cheaper per hit than ``functools.lru_cache``; it runs on every lookup."""
     cls = value.__class__
-    if cls in _SCALARS:
+    if cls in _SCALARS and (cls is not str or len(value) <= _CACHED_STR_LIMIT):
         key = (cls, value)
         cached = _PIECES.get(key)
         if cached is None:

@@ -240,12 +240,14 @@ def run_pipeline(stages: Sequence[Stage], session: Session, call: ToolCall, now:
     for stage in stages:
         try:
             verdict = stage(session, call, now)
+            if verdict is not None and not (isinstance(verdict, Verdict) and isinstance(verdict.effect, Effect)):
+                raise TypeError(f"returned {type(verdict).__name__}, not a Verdict or None")
         except Exception as exc:  # noqa: BLE001 - any failure inside a check is a DENY, by design
             stage_name = getattr(stage, "__name__", type(stage).__name__)
             reasons.append(
                 Reason(
                     ReasonCode.CHECK_FAILED,
-                    f"the check {stage_name!r} failed with {type(exc).__name__}: {exc}; "
+                    f"the check {stage_name!r} failed with {type(exc).__name__}: {_safe_str(exc)}; "
                     "the call is denied because it could not be checked.",
                 )
             )
@@ -259,3 +261,10 @@ def run_pipeline(stages: Sequence[Stage], session: Session, call: ToolCall, now:
     if effect is Effect.ALLOW and not reasons:
         return ALLOW
     return Decision(effect, tuple(reasons))
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return describe(str(exc))[1:-1]
+    except Exception:  # noqa: BLE001 - an exception whose message itself fails still denies
+        return "(no message)"

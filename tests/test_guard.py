@@ -313,3 +313,18 @@ def test_an_intent_bound_to_another_schema_object_is_compiled_from_that_schema(
     foreign = ig.Intent.bind(narrower, REFUND_PARAMS)
     assert set(guard.start(foreign, principal=principal, agent=agent).grant.tools) == {"lookup_order"}
     assert "issue_refund" in guard.start("refund_request", REFUND_PARAMS, principal=principal, agent=agent).grant.tools
+
+
+def test_a_stage_returning_garbage_is_check_failed(
+    guard: ig.Guard, principal: ig.Principal, agent: ig.AgentIdentity
+) -> None:
+    """A stage that returns something other than a Verdict or None denies the call instead of breaking check()."""
+
+    def sloppy(session: ig.Session, call: ig.ToolCall, now: float, /) -> object:
+        return True
+
+    guard.stages = (*guard.stages, sloppy)  # type: ignore[list-item]
+    session = guard.start("refund_request", REFUND_PARAMS, principal=principal, agent=agent)
+    decision = session.check(call("issue_refund", REFUND))
+    assert decision.codes == (ReasonCode.CHECK_FAILED,)
+    assert "not a Verdict" in decision.explain()

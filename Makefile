@@ -3,14 +3,16 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Framework adapters, each its own distribution under integrations/, installed beside the core.
+INTEGRATIONS := $(patsubst %/pyproject.toml,%,$(wildcard integrations/*/pyproject.toml))
 
-.PHONY: demo test lint typecheck bench bench-security meta-schema clean
+.PHONY: demo test lint typecheck system-deps bench bench-security meta-schema clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(wildcard integrations/*/pyproject.toml)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or run: make PYTHON=python3 ...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' $(foreach d,$(INTEGRATIONS),-e $(d))
 	@touch $(STAMP)
 
 # Benchmark-only packages the tests also exercise (the AgentDojo generator and live defense).
@@ -23,17 +25,31 @@ demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check intentguard tests benchmarks examples
-	$(BIN)/ruff format --check intentguard
+	$(BIN)/ruff check intentguard integrations tests benchmarks examples
+	$(BIN)/ruff format --check intentguard integrations
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck $(BENCH_STAMP)
+# Services and programs the tests run for real: redis-server (registry, audit stream) and
+# Debian's headless Chromium (the HTML report renders in it). Installed when missing and root.
+SYSTEM_DEPS := redis-server chromium
+system-deps:
+	@missing=""; for p in $(SYSTEM_DEPS); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else echo "need$$missing on PATH (apt-get install$$missing)"; exit 1; fi; \
+	fi
+
+test: lint typecheck system-deps $(BENCH_STAMP)
 	$(BIN)/python -m pytest --cov --cov-branch --cov-report=term $(PYTEST_ARGS)
 
+# Every benchmarks/bench_*.py merges its own keys into the same results file.
+BENCH_SCRIPTS := $(wildcard benchmarks/bench_*.py)
 bench: $(STAMP)
-	$(BIN)/python benchmarks/latency.py --out benchmarks/results/latency.json
+	$(BIN)/python -m benchmarks.latency --out benchmarks/results/latency.json
+	@for b in $(BENCH_SCRIPTS); do echo "$$b"; $(BIN)/python -m benchmarks.$$(basename $$b .py) --out benchmarks/results/latency.json || exit 1; done
 
 # The AgentDojo security benchmark: a benchmark-only dependency, pinned; traces are committed,
 # regenerated here so the figures always come from the pinned package.

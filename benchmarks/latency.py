@@ -1,6 +1,6 @@
 """Latency of the guard's hot path, as ratios to a plain-Python floor measured in the same run.
 
-Run ``python benchmarks/latency.py --out benchmarks/results/latency.json`` (``make bench``).
+Run ``python -m benchmarks.latency --out benchmarks/results/latency.json`` (``make bench``).
 The budgets are those of DESIGN.md, "Budgets"; this script reports against them and never
 fails on a figure. See benchmarks/README.md for what each key means and how it is measured.
 
@@ -31,6 +31,8 @@ from itertools import accumulate, repeat
 from pathlib import Path
 from time import perf_counter_ns
 from typing import Any
+
+from benchmarks.results_file import merge_results
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "intent_schemas" / "refund_request.yaml"
@@ -777,7 +779,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report(result))
     if options.out is not None:
         options.out.parent.mkdir(parents=True, exist_ok=True)
-        options.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        merge_results(options.out, result)
         print(f"wrote {options.out}")
     return 0
 

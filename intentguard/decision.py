@@ -41,6 +41,14 @@ class ReasonCode(enum.StrEnum):
     APPROVAL_INVALID = "APPROVAL_INVALID"
     INTENT_UNRESOLVED = "INTENT_UNRESOLVED"
     CHECK_FAILED = "CHECK_FAILED"
+    # identity, delegation and the tenant boundary
+    TENANT_MISMATCH = "TENANT_MISMATCH"
+    DEPTH_EXCEEDED = "DEPTH_EXCEEDED"
+    TOKEN_INVALID = "TOKEN_INVALID"  # noqa: S105 - a reason code, not a credential
+    # the session registry
+    REGISTRY_UNAVAILABLE = "REGISTRY_UNAVAILABLE"
+    # divergence scoring
+    DIVERGENCE = "DIVERGENCE"
 
 
 @dataclass(frozen=True, slots=True)

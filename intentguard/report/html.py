@@ -170,7 +170,7 @@ def _session(session: SessionReport, report: Report, *, plotted: bool) -> str:
         f"from {_e(iso_time(session.start))}</p>",
     ]
     parts += [f'<p class="warn">{_e(warning)}</p>' for warning in session.warnings]
-    if plotted and session.calls:
+    if plotted:
         parts.append(_img(score_png(session, report.thresholds), f"divergence score of session {session.id}"))
     unused = _names(session.unused) if session.planned_known else '<span class="muted">unknown (no schema)</span>'
     parts += [

@@ -74,7 +74,7 @@ def render_html(report: Report) -> str:
         _card("allowed", total.allowed, "ok"),
         _card("denied", total.denied, "bad" if total.denied else ""),
         _card("asked a person", total.asked),
-        _card("tainted arguments", total.tainted, "bad" if total.tainted else ""),
+        _card("tainted values", total.tainted, "bad" if total.tainted else ""),
         "</div>",
         "<h2>Where each run left its intent</h2>",
     ]

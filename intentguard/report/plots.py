@@ -71,8 +71,15 @@ def overview_png(sessions: list[SessionReport]) -> bytes:
             axes.scatter(entered, [y + 0.28] * len(entered), s=40, marker="v", color="#212121", zorder=3)
             for call in session.calls:
                 effect = call.final_effect
+                asked = {"edgecolors": EFFECT_COLORS["CONFIRM"], "linewidths": 2.5} if call.approver else {}
                 axes.scatter(
-                    [call.seq], [y], s=60, marker=_MARKERS.get(effect, "o"), color=EFFECT_COLORS.get(effect), zorder=2
+                    [call.seq],
+                    [y],
+                    s=90 if asked else 60,
+                    marker=_MARKERS.get(effect, "o"),
+                    color=EFFECT_COLORS.get(effect),
+                    zorder=2,
+                    **asked,
                 )
         axes.set_yticks(
             range(len(sessions)),
@@ -88,8 +95,19 @@ def overview_png(sessions: list[SessionReport]) -> bytes:
             for effect, color in EFFECT_COLORS.items()
         ]
         handles.append(axes.scatter([], [], s=200, facecolors="none", edgecolors=_DEPARTURE, label="left intent"))
+        handles.append(
+            axes.scatter(
+                [],
+                [],
+                s=90,
+                color="#ffffff",
+                edgecolors=EFFECT_COLORS["CONFIRM"],
+                linewidths=2.5,
+                label="a person answered",
+            )
+        )
         handles.append(axes.scatter([], [], s=40, marker="v", color="#212121", label="untrusted text came in"))
-        axes.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=5, frameon=False)
+        axes.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=6, frameon=False)
         return _png(figure)
 
 

@@ -8,7 +8,8 @@
     │   ├── InvalidParameters        spawn-time parameters do not fit the schema (``.problems``)
     │   ├── GrantWideningError       an attenuation asked for more than the grant holds
     │   ├── ApprovalError            an approval request cannot be stored, decided or read as asked
-    │   └── MissingExtraError        an optional feature's extra is not installed
+    │   ├── MissingExtraError        an optional feature's extra is not installed
+    │   └── InvalidAuditTrail        an audit trail given to a report is unreadable (``.problems``)
     └── DecisionError                a check did not ALLOW (``.decision``)
         ├── Denied                   the decision is DENY
         └── ConfirmationRequired     the decision is CONFIRM: a human must approve first
@@ -34,6 +35,7 @@ __all__ = [
     "Denied",
     "GrantWideningError",
     "IntentguardError",
+    "InvalidAuditTrail",
     "InvalidIntentSchema",
     "InvalidParameters",
     "MissingExtraError",
@@ -80,6 +82,12 @@ class InvalidIntentSchema(_ProblemsError):
     """An intent schema document is malformed; ``.problems`` names each with its JSON path."""
 
     headline = "problem(s) in intent schema"
+
+
+class InvalidAuditTrail(_ProblemsError):
+    """An audit trail cannot be read: each problem names the file and line, and what is wrong there."""
+
+    headline = "problem(s) in audit trail"
 
 
 class InvalidParameters(_ProblemsError):

@@ -113,15 +113,14 @@ class ScriptedOpenAIServer:
         self._lock = threading.Lock()
         self._served = 0
         self._requests: list[dict[str, Any]] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._running: tuple[ThreadingHTTPServer, threading.Thread] | None = None
 
     @property
     def base_url(self) -> str:
         """The ``base_url`` to give an OpenAI client, e.g. ``http://127.0.0.1:50123/v1``."""
-        if self._server is None:
+        if self._running is None:
             raise ConfigurationError("the scripted server is not running; use it as `with ScriptedOpenAIServer(...)`")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self._running[0].server_address[1]}/v1"
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -137,21 +136,22 @@ class ScriptedOpenAIServer:
 
     def start(self) -> ScriptedOpenAIServer:
         """Bind a free loopback port and serve in a daemon thread."""
-        if self._server is None:
-            self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-            self._server.daemon_threads = True
-            self._thread = threading.Thread(target=self._server.serve_forever, name="scripted-openai", daemon=True)
-            self._thread.start()
+        if self._running is None:
+            server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+            server.daemon_threads = True
+            thread = threading.Thread(target=server.serve_forever, name="scripted-openai", daemon=True)
+            thread.start()
+            self._running = (server, thread)
         return self
 
     def close(self) -> None:
         """Stop serving and release the port."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-            self._server = self._thread = None
+        if self._running is not None:
+            server, thread = self._running
+            self._running = None
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
 
     def __enter__(self) -> ScriptedOpenAIServer:
         return self.start()

@@ -57,6 +57,12 @@ bench-security: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.agentdojo.generate --all
 	$(BIN)/python -m benchmarks.agentdojo.evaluate --out benchmarks/results/agentdojo.json
 
+# Re-record the HTTP cassettes in tests/cassettes/: against the scripted OpenAI-compatible server
+# by default, or against OPENAI_BASE_URL with OPENAI_API_KEY (and OPENAI_MODEL) when they are set.
+.PHONY: record
+record: $(STAMP)
+	INTENTGUARD_RECORD=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m recorded
+
 meta-schema: $(STAMP)
 	$(BIN)/python -m intentguard.schema > intentguard/meta/intent-schema.json
 

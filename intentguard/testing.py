@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from intentguard.decision import Decision
 from intentguard.pipeline import ToolCall
+from intentguard.testing_openai import ScriptedOpenAIServer, ScriptedReply
 
 if TYPE_CHECKING:
     from intentguard.audit import AuditRecord
@@ -24,6 +25,8 @@ __all__ = [
     "CapturedRecords",
     "FrozenClock",
     "ScriptedAgent",
+    "ScriptedOpenAIServer",
+    "ScriptedReply",
     "Turn",
     "capture_decisions",
     "scripted_chat_model",

@@ -190,7 +190,7 @@ class Grant:
                         for arg, arg_spec in spec.args.items()
                     }
                 ),
-                pinned=frozenset(arg for arg, arg_spec in spec.args.items() if _pinned(arg_spec)),
+                pinned=frozenset(arg for arg, arg_spec in spec.args.items() if _pinned(arg_spec) or arg_spec.tenant),
                 default_sources=default_sources,
                 confirm=spec.confirm.value,
                 record=spec.record,

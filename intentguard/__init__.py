@@ -201,9 +201,9 @@ if TYPE_CHECKING:
     from intentguard.grant import Grant
     from intentguard.guard import Guard
     from intentguard.identity import AgentIdentity, DelegationChain, Principal
-    from intentguard.keys import KeyStore, MemoryKeyStore
     from intentguard.instructions import Instruction
     from intentguard.intent import Intent
+    from intentguard.keys import KeyStore, MemoryKeyStore
     from intentguard.loader import load_schema, load_schemas, meta_schema
     from intentguard.pipeline import Stage, ToolCall, Verdict
     from intentguard.provenance import Ledger, Origin, Source, Trust

@@ -109,16 +109,22 @@ def delegate(
     wanted = set(active) if tools is None else set(tools)
     decayed = sorted((wanted & set(grant.tools)) - active)
     if decayed:
-        raise GrantWideningError(f"tool(s) {decayed!r} have decayed out of session {parent.id!r}; they cannot be delegated.")
+        raise GrantWideningError(
+            f"tool(s) {decayed!r} have decayed out of session {parent.id!r}; they cannot be delegated."
+        )
     lifetime = (grant.expires_at - now) * grant.hop_ttl_factor
     if ttl is not None:
         lifetime = min(lifetime, to_duration(ttl, what="ttl").total_seconds())
     if max_calls is not None and left_total is not None and max_calls > left_total:
-        raise GrantWideningError(f"session budget {max_calls} exceeds the {left_total} call(s) session {parent.id!r} has left.")
+        raise GrantWideningError(
+            f"session budget {max_calls} exceeds the {left_total} call(s) session {parent.id!r} has left."
+        )
     budgets = {name: left[name] for name in wanted if name in left}
     for name, budget in (tool_max_calls or {}).items():
         if name in left and budget > left[name]:
-            raise GrantWideningError(f"budget {budget} for tool {name!r} exceeds the {left[name]} call(s) left to the parent.")
+            raise GrantWideningError(
+                f"budget {budget} for tool {name!r} exceeds the {left[name]} call(s) left to the parent."
+            )
         budgets[name] = budget
     specs = {
         tool: {arg: spec if isinstance(spec, ArgSpec) else ArgSpec.model_validate(spec) for arg, spec in by_arg.items()}

@@ -90,7 +90,9 @@ class MemoryKeyStore:
         with self._lock:
             known = self._verifying.get(kid)
             if known is not None and known[0] != tenant:
-                raise ConfigurationError(f"key id {kid!r} already belongs to tenant {known[0]!r}; give each key its own id")
+                raise ConfigurationError(
+                    f"key id {kid!r} already belongs to tenant {known[0]!r}; give each key its own id"
+                )
             self._verifying[kid] = (tenant, public)
             if private is not None:
                 self._signing[tenant] = (kid, private)

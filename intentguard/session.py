@@ -66,7 +66,7 @@ class Session:
     depth: int = 0
     tokens: tuple[str, ...] = ()
     _tenant_until: float = math.inf  # until when the tenant context is known good (tenancy.py)
-    _features_lost: Mapping[str, str] = {}  # noqa: RUF012 - replaced, never mutated (tenancy.py)
+    _features_lost: Mapping[str, str] = {}
 
     def __init__(
         self,

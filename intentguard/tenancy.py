@@ -122,7 +122,9 @@ def revalidate(session: Session, now: float) -> tuple[Reason, ...]:
         sentence = f"tenant {principal.tenant!r} is not active; its agents may not act."
         return (Reason(ReasonCode.TENANT_CONTEXT, sentence),)
     if not context.user_active:
-        sentence = f"user {principal.user!r} is no longer active in tenant {principal.tenant!r}; agents acting for them stop."
+        sentence = (
+            f"user {principal.user!r} is no longer active in tenant {principal.tenant!r}; agents acting for them stop."
+        )
         return (Reason(ReasonCode.TENANT_CONTEXT, sentence),)
     if context.features is not None:
         grant = session._grant
@@ -143,9 +145,9 @@ def tenant_reasons(session: Session, call: ToolCall, now: float) -> tuple[Reason
     """Why the tenant boundary refuses this call: the tenant context (re-validated when stale),
     a tool whose plan feature was removed, or an argument naming another tenant's resource."""
     if now >= session._tenant_until:
-        reasons = revalidate(session, now)
-        if reasons:
-            return reasons
+        problems = revalidate(session, now)
+        if problems:
+            return problems
     name = call.name
     feature = session._features_lost.get(name) if name.__class__ is str else None
     if feature is not None:
@@ -158,7 +160,7 @@ def tenant_reasons(session: Session, call: ToolCall, now: float) -> tuple[Reason
     if policy is None or not policy.tenant_args:
         return ()
     tenant = session.principal.tenant
-    reasons = []
+    reasons: list[Reason] = []
     for arg in sorted(policy.tenant_args):
         if arg in call.args and call.args[arg] != tenant:
             sentence = (

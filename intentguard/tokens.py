@@ -170,7 +170,11 @@ def issue_hop(
             "privilege": "high" if policy.high_privilege else "low",
             "max_calls": policy.max_calls,
             **(
-                {"constraints": {arg: spec.model_dump(mode="json", exclude_defaults=True) for arg, spec in spec_map.items()}}
+                {
+                    "constraints": {
+                        arg: spec.model_dump(mode="json", exclude_defaults=True) for arg, spec in spec_map.items()
+                    }
+                }
                 if (spec_map := added.get(name))
                 else {}
             ),

@@ -73,7 +73,7 @@ def test_no_delegation_when_the_schema_allows_none(clock: FrozenClock) -> None:
     """An intent with max_depth 0 refuses every delegation."""
     with ig.Guard(schemas=[crm_schema(max_depth=0)], clock=clock) as guard:
         session = guard.start("crm_update", PARAMS, principal=ACME, agent=BOT)
-        with pytest.raises(ig.Denied, match="DEPTH_EXCEEDED|allows 0 delegation"):
+        with pytest.raises(ig.Denied, match=r"allows 0 delegation"):
             session.delegate(HELPER)
 
 

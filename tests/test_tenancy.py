@@ -144,9 +144,7 @@ def test_a_downgrade_removes_the_feature_tools_from_live_grants(
 
 def test_an_unknown_tenant_is_not_active(tenant_guard: ig.Guard) -> None:
     """A session for a tenant the directory does not know is denied."""
-    stranger = tenant_guard.start(
-        "crm_update", PARAMS, principal=ig.Principal(user="u-1", tenant="gamma"), agent=BOT
-    )
+    stranger = tenant_guard.start("crm_update", PARAMS, principal=ig.Principal(user="u-1", tenant="gamma"), agent=BOT)
     assert stranger.check(ig.ToolCall("search_notes", {"query": "x"})).codes == (ReasonCode.TENANT_CONTEXT,)
 
 

@@ -128,7 +128,7 @@ def test_a_jti_repeated_inside_a_chain(crm_guard: ig.Guard, chain: list[str], ke
 
 def test_a_tampered_token(crm_guard: ig.Guard, chain: list[str]) -> None:
     """Changing one claim of a signed token breaks its signature."""
-    header, payload, signature = chain[1].split(".")
+    header, _, signature = chain[1].split(".")
     claims = claims_of(chain[1])
     claims["authorization_details"][0]["max_calls"] = 500
     tampered = ".".join([header, b64(json.dumps(claims).encode()), signature])
@@ -153,7 +153,12 @@ def test_a_child_that_widens_its_parent(crm_guard: ig.Guard, chain: list[str], k
     """A validly signed child asking for a tool, budget or lifetime beyond its parent is refused."""
     claims = claims_of(chain[1])
     claims["authorization_details"].append(
-        {"type": "https://intentguard.dev/authorization/tool", "tool": "export_report", "privilege": "high", "max_calls": 9}
+        {
+            "type": "https://intentguard.dev/authorization/tool",
+            "tool": "export_report",
+            "privilege": "high",
+            "max_calls": 9,
+        }
     )
     wider = refused(crm_guard, [chain[0], sign(keys, "acme", claims)])
     assert wider.codes == (ReasonCode.TOKEN_INVALID,)
@@ -207,7 +212,9 @@ def test_alg_none(crm_guard: ig.Guard, chain: list[str]) -> None:
     assert "signed with algorithm 'none'; only EdDSA (Ed25519) is accepted" in decision.explain()
 
 
-def test_alg_confusion_hs256_with_the_public_key(crm_guard: ig.Guard, chain: list[str], keys: ig.MemoryKeyStore) -> None:
+def test_alg_confusion_hs256_with_the_public_key(
+    crm_guard: ig.Guard, chain: list[str], keys: ig.MemoryKeyStore
+) -> None:
     """An HMAC token keyed with the tenant's public key (the classic confusion) is refused."""
     kid = jwt.get_unverified_header(chain[0])["kid"]
     _, public = keys.verifying_key(kid)  # type: ignore[misc]
@@ -315,7 +322,7 @@ def test_a_key_belongs_to_one_tenant(keys: ig.MemoryKeyStore) -> None:
 def test_a_guard_without_keys_has_no_tokens(guard: ig.Guard, session: ig.Session) -> None:
     """Without keys sessions carry no tokens and resume is a ConfigurationError."""
     assert session.tokens == ()
-    with pytest.raises(ig.ConfigurationError, match="Guard\\(keys=...\\)"):
+    with pytest.raises(ig.ConfigurationError, match=r"Guard\(keys=\.\.\.\)"):
         guard.resume(["x"], tenant="acme")
 
 

@@ -57,10 +57,8 @@ def _snapshot(args: Any) -> Any:
 class Session:
     """One agent run under one intent: its grant, its identity and its counters.
 
-    Create sessions with :meth:`Guard.start`, :meth:`delegate` or :meth:`Guard.resume`. All
-    methods are thread-safe. ``root_id`` is the root session of the delegation tree (a root's own
-    id), ``depth`` the hops below it, ``chain`` the delegation chain, ``tokens`` the signed hop
-    tokens from the root to this session (empty when the guard has no keys).
+    Create sessions with :meth:`Guard.start`, :meth:`delegate` or :meth:`Guard.resume`. All methods
+    are thread-safe. ``root_id``, ``depth``, ``chain``, ``tokens``: see ``docs/identity.md``.
     """
 
     depth: int = 0
@@ -408,9 +406,8 @@ class Session:
             return self._grant
 
     def delegate(self, agent: AgentIdentity, **narrowing: Any) -> Session:
-        """A child session for ``agent`` at depth + 1 whose grant is a subset of this one's (see
-        :func:`intentguard.delegation.delegate` for the narrowing options). Raises :class:`Denied`
-        (``DEPTH_EXCEEDED``, ``SESSION_REVOKED``, ``GRANT_EXPIRED``) when delegation is refused."""
+        """A child session for ``agent`` at depth + 1, its grant a subset of this one's; see
+        :func:`intentguard.delegation.delegate`."""
         from intentguard.delegation import delegate
 
         return delegate(self, agent, **narrowing)

@@ -12,7 +12,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_the_documented_tokens_are_what_the_example_prints() -> None:
     """The decoded hop tokens in docs/identity.md are exactly the output of examples/delegation.py."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "delegation.py")], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, str(ROOT / "examples" / "delegation.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     doc = (ROOT / "docs" / "identity.md").read_text(encoding="utf-8")
     begin = "<!-- examples/delegation.py output: begin -->\n```\n"

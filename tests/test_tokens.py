@@ -331,3 +331,111 @@ def test_importing_intentguard_loads_no_crypto() -> None:
     code = "import sys, intentguard\nprint(sorted({'jwt', 'cryptography'} & set(sys.modules)))\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def widen_max_depth(claims: dict[str, Any]) -> None:
+    claims["intentguard"]["max_depth"] = 3
+
+
+def start_earlier(claims: dict[str, Any]) -> None:
+    claims["nbf"] -= 60
+
+
+def bigger_session_budget(claims: dict[str, Any]) -> None:
+    claims["intentguard"]["max_calls"] = 99
+
+
+def unlimited_session_budget(claims: dict[str, Any]) -> None:
+    claims["intentguard"]["max_calls"] = None
+
+
+def lower_privilege(claims: dict[str, Any]) -> None:
+    claims["authorization_details"][0]["privilege"] = "high"
+
+
+def foreign_tool(claims: dict[str, Any]) -> None:
+    detail = {"type": "https://intentguard.dev/authorization/tool", "tool": "ghost", "privilege": "low", "max_calls": 1}
+    claims["authorization_details"].append(detail)
+
+
+def no_decay(claims: dict[str, Any]) -> None:
+    claims["intentguard"]["decay"] = []
+    detail = {"type": "https://intentguard.dev/authorization/tool", "tool": "update_record", "privilege": "high"}
+    claims["authorization_details"].append({**detail, "max_calls": 1})
+
+
+def skip_a_level(claims: dict[str, Any]) -> None:
+    claims["intentguard"]["depth"] = 2
+    claims["act"] = {"sub": "researcher", "act": {"sub": "x", "act": {"sub": "support-bot"}}}
+
+
+@pytest.mark.parametrize(
+    ("forge", "words"),
+    [
+        (widen_max_depth, "widens its parent: max depth 3 > 2"),
+        (start_earlier, "widens its parent: it starts before its parent"),
+        (bigger_session_budget, "widens its parent: a session budget of 99 calls > 20"),
+        (unlimited_session_budget, "widens its parent: a session budget of None calls > 20"),
+        (lower_privilege, "widens its parent: tool 'read_record' changes privilege"),
+        (foreign_tool, "widens its parent: tool 'ghost' is not in the parent's grant"),
+        (no_decay, "widens its parent: tool 'update_record' decays at 2026-01-01 09:30:00 UTC in the parent"),
+        (skip_a_level, "is at depth 2, but its parent is at depth 0"),
+    ],
+)
+def test_every_way_of_widening_is_named(
+    crm_guard: ig.Guard, chain: list[str], keys: ig.MemoryKeyStore, forge: Any, words: str
+) -> None:
+    """A validly signed child that widens its parent in any one way is refused with a sentence naming how."""
+    claims = claims_of(chain[1])
+    forge(claims)
+    decision = refused(crm_guard, [chain[0], sign(keys, "acme", claims)])
+    assert decision.codes == (ReasonCode.TOKEN_INVALID,)
+    assert words in decision.explain()
+
+
+def test_a_root_whose_task_is_not_its_session(crm_guard: ig.Guard, chain: list[str], keys: ig.MemoryKeyStore) -> None:
+    """A root hop's txn must be its own session: the task starts where the root starts."""
+    claims = {**claims_of(chain[0]), "txn": "someone-else"}
+    assert "the root hop's txn 'someone-else'" in refused(crm_guard, [sign(keys, "acme", claims)]).explain()
+
+
+class PrivateKeysOnly:
+    """A key store that (wrongly) hands out private keys for verification."""
+
+    def __init__(self, keys: ig.MemoryKeyStore) -> None:
+        self.keys = keys
+
+    def signing_key(self, tenant: str, /) -> Any:
+        return self.keys.signing_key(tenant)
+
+    def verifying_key(self, kid: str, /) -> Any:
+        return "acme", self.keys.signing_key("acme")[1]
+
+
+def test_a_verifying_key_must_be_an_ed25519_public_key(
+    chain: list[str], keys: ig.MemoryKeyStore, clock: FrozenClock
+) -> None:
+    """A key store that answers with anything but an Ed25519 public key verifies nothing."""
+    verdict = ig.verify_chain(chain, PrivateKeysOnly(keys), now=clock())
+    assert "is not an Ed25519 public key" in verdict.reason.message  # type: ignore[union-attr]
+    assert verdict.decision.codes == (ReasonCode.TOKEN_INVALID,)
+
+
+def test_a_signed_token_whose_payload_is_not_json(crm_guard: ig.Guard, keys: ig.MemoryKeyStore) -> None:
+    """A correctly signed token with an unreadable payload is refused, not raised."""
+    kid, key = keys.signing_key("acme")
+    signing_input = f"{b64(json.dumps({'alg': 'EdDSA', 'kid': kid, 'typ': TOKEN_TYPE}).encode())}.{b64(b'[not json')}"
+    token = f"{signing_input}.{b64(key.sign(signing_input.encode()))}"
+    assert "hop 0 cannot be read" in refused(crm_guard, [token]).explain()
+
+
+def test_the_replay_cache_forgets_expired_tokens_and_refuses_when_full() -> None:
+    """A jti is refused while its token lives, forgotten after; a full cache refuses rather than forgets."""
+    from intentguard.delegation import ReplayCache
+
+    cache = ReplayCache(max_entries=2)
+    assert cache.claim("a", exp=10, now=0)
+    assert not cache.claim("a", exp=10, now=5)
+    assert cache.claim("b", exp=20, now=5)
+    assert not cache.claim("c", exp=20, now=5)
+    assert cache.claim("a", exp=30, now=11)

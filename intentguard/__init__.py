@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "AuditRecord": "intentguard.audit",
     "AuditSink": "intentguard.audit",
     "CallbackHandler": "intentguard.gates",
+    "ChainVerdict": "intentguard.tokens",
     "Clock": "intentguard.clock",
     "ConfigurationError": "intentguard.errors",
     "ConfirmationHandler": "intentguard.gates",
@@ -33,11 +34,14 @@ _EXPORTS: dict[str, str] = {
     "ConsoleHandler": "intentguard.gates",
     "Decision": "intentguard.decision",
     "DecisionError": "intentguard.errors",
+    "DelegationChain": "intentguard.identity",
     "Denied": "intentguard.errors",
     "Effect": "intentguard.decision",
     "Grant": "intentguard.grant",
     "GrantWideningError": "intentguard.errors",
     "Guard": "intentguard.guard",
+    "Hop": "intentguard.tokens",
+    "HopVerifier": "intentguard.tokens",
     "Instruction": "intentguard.instructions",
     "Intent": "intentguard.intent",
     "IntentResolver": "intentguard.replay",
@@ -47,8 +51,10 @@ _EXPORTS: dict[str, str] = {
     "InvalidIntentSchema": "intentguard.errors",
     "InvalidParameters": "intentguard.errors",
     "JsonlSink": "intentguard.audit",
+    "KeyStore": "intentguard.keys",
     "LLMResolver": "intentguard.resolvers",
     "Ledger": "intentguard.provenance",
+    "MemoryKeyStore": "intentguard.keys",
     "MissingExtraError": "intentguard.errors",
     "Origin": "intentguard.provenance",
     "Principal": "intentguard.identity",
@@ -63,6 +69,8 @@ _EXPORTS: dict[str, str] = {
     "Source": "intentguard.provenance",
     "Stage": "intentguard.pipeline",
     "SystemClock": "intentguard.clock",
+    "TenantContext": "intentguard.tenancy",
+    "TenantContextProvider": "intentguard.tenancy",
     "ToolCall": "intentguard.pipeline",
     "Trace": "intentguard.replay",
     "Trust": "intentguard.provenance",
@@ -74,6 +82,7 @@ _EXPORTS: dict[str, str] = {
     "read_traces": "intentguard.replay",
     "replay_trace": "intentguard.replay",
     "to_duration": "intentguard.clock",
+    "verify_chain": "intentguard.tokens",
 }
 
 __all__ = [
@@ -89,6 +98,7 @@ __all__ = [
     "AuditRecord",
     "AuditSink",
     "CallbackHandler",
+    "ChainVerdict",
     "Clock",
     "ConfigurationError",
     "ConfirmationHandler",
@@ -97,11 +107,14 @@ __all__ = [
     "ConsoleHandler",
     "Decision",
     "DecisionError",
+    "DelegationChain",
     "Denied",
     "Effect",
     "Grant",
     "GrantWideningError",
     "Guard",
+    "Hop",
+    "HopVerifier",
     "Instruction",
     "Intent",
     "IntentResolver",
@@ -111,8 +124,10 @@ __all__ = [
     "InvalidIntentSchema",
     "InvalidParameters",
     "JsonlSink",
+    "KeyStore",
     "LLMResolver",
     "Ledger",
+    "MemoryKeyStore",
     "MissingExtraError",
     "Origin",
     "Principal",
@@ -127,6 +142,8 @@ __all__ = [
     "Source",
     "Stage",
     "SystemClock",
+    "TenantContext",
+    "TenantContextProvider",
     "ToolCall",
     "Trace",
     "Trust",
@@ -138,6 +155,7 @@ __all__ = [
     "read_traces",
     "replay_trace",
     "to_duration",
+    "verify_chain",
 ]
 
 
@@ -185,9 +203,10 @@ if TYPE_CHECKING:
     )
     from intentguard.grant import Grant
     from intentguard.guard import Guard
-    from intentguard.identity import AgentIdentity, Principal
+    from intentguard.identity import AgentIdentity, DelegationChain, Principal
     from intentguard.instructions import Instruction
     from intentguard.intent import Intent
+    from intentguard.keys import KeyStore, MemoryKeyStore
     from intentguard.loader import load_schema, load_schemas, meta_schema
     from intentguard.pipeline import Stage, ToolCall, Verdict
     from intentguard.provenance import Ledger, Origin, Source, Trust
@@ -195,3 +214,5 @@ if TYPE_CHECKING:
     from intentguard.resolvers import LLMResolver, Rule, RuleResolver
     from intentguard.schema import ArgSpec, IntentSchema, Privilege
     from intentguard.session import Session
+    from intentguard.tenancy import TenantContext, TenantContextProvider
+    from intentguard.tokens import ChainVerdict, Hop, HopVerifier, verify_chain

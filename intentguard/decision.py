@@ -45,6 +45,7 @@ class ReasonCode(enum.StrEnum):
     TENANT_MISMATCH = "TENANT_MISMATCH"
     DEPTH_EXCEEDED = "DEPTH_EXCEEDED"
     TOKEN_INVALID = "TOKEN_INVALID"  # noqa: S105 - a reason code, not a credential
+    TENANT_CONTEXT = "TENANT_CONTEXT"
     # the session registry
     REGISTRY_UNAVAILABLE = "REGISTRY_UNAVAILABLE"
     # divergence scoring

@@ -56,6 +56,10 @@ class ToolPolicy:
     free_text: frozenset[str] = frozenset()
     words: frozenset[str] = frozenset()
     """The words of the tool's name, matched against the verbs of untrusted instructions."""
+    tenant_args: frozenset[str] = frozenset()
+    """Arguments whose value names the tenant that owns the resource (``tenant: true``)."""
+    feature: str | None = None
+    """The plan feature the tool needs (see :class:`~intentguard.tenancy.TenantContext`)."""
     traced_args: tuple[tuple[str, frozenset[str]], ...] = field(init=False, repr=False, compare=False)
     """The declared arguments that need a lookup, with the sources each accepts."""
     traced_unknown: bool = field(init=False, repr=False, compare=False)
@@ -137,6 +141,8 @@ class Grant:
     decay: tuple[tuple[float, frozenset[str], str], ...] = ()
     on_instruction: str = "confirm"
     """After an untrusted instruction: 'confirm' or 'deny' every later call, or gate only 'match'es."""
+    hop_ttl_factor: float = 0.5
+    """A delegated grant lives at most this fraction of its parent's remaining lifetime."""
     _lookup: dict[str, ToolPolicy] = field(init=False, repr=False, compare=False)
     _live_until: float = field(init=False, repr=False, compare=False)
     _total: float = field(init=False, repr=False, compare=False)
@@ -184,12 +190,14 @@ class Grant:
                         for arg, arg_spec in spec.args.items()
                     }
                 ),
-                pinned=frozenset(arg for arg, arg_spec in spec.args.items() if _pinned(arg_spec)),
+                pinned=frozenset(arg for arg, arg_spec in spec.args.items() if _pinned(arg_spec) or arg_spec.tenant),
                 default_sources=default_sources,
                 confirm=spec.confirm.value,
                 record=spec.record,
                 free_text=frozenset(field.casefold() for field in spec.free_text),
                 words=tool_words(name),
+                tenant_args=frozenset(arg for arg, arg_spec in spec.args.items() if arg_spec.tenant),
+                feature=spec.feature,
             )
         decay = []
         for index, rule in enumerate(schema.decay):
@@ -214,6 +222,7 @@ class Grant:
             max_depth=schema.max_depth,
             decay=tuple(sorted(decay, key=lambda item: item[0])),
             on_instruction=schema.on_instruction.value,
+            hop_ttl_factor=schema.hop_ttl_factor,
         )
 
     def restarted(self, *, now: float, ttl: timedelta | None = None) -> Grant:

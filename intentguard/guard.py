@@ -13,12 +13,13 @@ import json
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from intentguard.audit import AuditSink, AuditWriter, SinkErrorHandler
 from intentguard.clock import Clock, DurationLike, SystemClock, to_duration
+from intentguard.delegation import ReplayCache, resume, root_token
 from intentguard.errors import ConfigurationError
 from intentguard.gates import AsyncConfirmationHandler, ConfirmationHandler, deny_all
 from intentguard.grant import Grant
@@ -28,6 +29,12 @@ from intentguard.loader import load_schemas
 from intentguard.pipeline import DEFAULT_STAGES, Stage
 from intentguard.schema import IntentSchema
 from intentguard.session import Session
+from intentguard.tenancy import TenantCache, TenantContextProvider
+
+if TYPE_CHECKING:
+    from intentguard.delegation import RevocationCheck
+    from intentguard.keys import KeyStore
+    from intentguard.tokens import HopVerifier
 
 __all__ = ["Guard"]
 
@@ -45,6 +52,11 @@ class Guard:
     logger) and never changes a decision. ``confirm`` answers CONFIRM decisions in
     :meth:`Session.decide` (default: :func:`~intentguard.gates.deny_all`); a request not
     answered within ``confirm_timeout`` is a denial.
+
+    Identity (see ``docs/identity.md``): with ``keys`` (a :class:`~intentguard.keys.KeyStore`)
+    every session carries signed hop tokens and :meth:`resume` accepts them; ``tenants`` is
+    consulted on every call through a cache whose answers live at most ``tenant_max_age``;
+    ``revocations`` tells :meth:`resume` which sessions were revoked anywhere.
     """
 
     def __init__(
@@ -57,6 +69,10 @@ class Guard:
         on_audit_error: SinkErrorHandler | None = None,
         confirm: ConfirmationHandler | AsyncConfirmationHandler = deny_all,
         confirm_timeout: DurationLike = 300,
+        keys: KeyStore | None = None,
+        tenants: TenantContextProvider | None = None,
+        tenant_max_age: DurationLike = 30,
+        revocations: RevocationCheck | None = None,
     ) -> None:
         if isinstance(schemas, str | Path | IntentSchema):
             schemas = [schemas]
@@ -84,6 +100,12 @@ class Guard:
         self._templates: OrderedDict[tuple[str, str], tuple[IntentSchema, Grant]] = OrderedDict()
         self._templates_lock = threading.Lock()
         self.audit = AuditWriter(audit, ids=self.ids, clock=self.clock, on_error=on_audit_error)
+        self.keys = keys
+        self.revocations = revocations
+        max_age = to_duration(tenant_max_age, what="tenant_max_age")
+        self.tenancy = None if tenants is None else TenantCache(tenants, clock=self.clock, max_age=max_age)
+        self._hop_verifier: HopVerifier | None = None
+        self.replay = ReplayCache()
 
     def intent(self, name: str, params: Mapping[str, Any] | None = None) -> Intent:
         """Bind spawn-time parameters to the named schema (validated, frozen)."""
@@ -117,7 +139,26 @@ class Guard:
             )
         lifetime = None if ttl is None else to_duration(ttl, what="ttl")
         grant = self._template(intent).restarted(now=self.clock(), ttl=lifetime)
-        return Session(self, self.ids(), intent, grant, principal=principal, agent=agent)
+        session = Session(self, self.ids(), intent, grant, principal=principal, agent=agent)
+        root_token(session)
+        return session
+
+    def resume(self, tokens: Sequence[str], *, tenant: str) -> Session:
+        """Resume, in this process, the session at the end of a hop-token chain (root first), for
+        ``tenant``; every check runs again now. Raises :class:`Denied` naming why it is refused
+        (see :func:`intentguard.delegation.resume`)."""
+        return resume(self, tokens, tenant=tenant)
+
+    @property
+    def hop_verifier(self) -> HopVerifier:
+        """The verifier (and per-process cache) of hop tokens; needs ``keys``."""
+        if self.keys is None:
+            raise ConfigurationError("this guard has no keys; pass Guard(keys=...) to sign and verify hop tokens")
+        if self._hop_verifier is None:
+            from intentguard.tokens import HopVerifier
+
+            self._hop_verifier = HopVerifier(self.keys)
+        return self._hop_verifier
 
     def _template(self, intent: Intent) -> Grant:
         """The compiled grant for this schema and these parameters (compiled once, bounded cache):

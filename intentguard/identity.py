@@ -1,4 +1,5 @@
-"""Who an agent acts for: the human principal in a tenant, and the agent itself."""
+"""Who an agent acts for: the human principal in a tenant, the agent itself, and the chain of
+delegations between the human and the agent acting now."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 
 from intentguard.errors import ConfigurationError
 
-__all__ = ["AgentIdentity", "Principal"]
+__all__ = ["AgentIdentity", "DelegationChain", "Principal"]
 
 _ID = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
 
@@ -49,3 +50,60 @@ class AgentIdentity:
         _require_id(self.id, "agent id")
         if self.version is not None:
             _require_id(self.version, "agent version")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DelegationChain:
+    """This agent, acting for this human, in this tenant, through these delegations.
+
+    ``agents[0]`` is the agent the human started; each later agent was delegated to by the one
+    before it, and ``sessions`` holds the session of each hop (``sessions[0]`` is the root of the
+    delegation tree). ``root_auth`` is the id of the human authorization event the chain hangs from.
+    """
+
+    principal: Principal
+    agents: tuple[AgentIdentity, ...]
+    sessions: tuple[str, ...]
+    root_auth: str
+
+    def __post_init__(self) -> None:
+        if not self.agents or len(self.agents) != len(self.sessions):
+            raise ConfigurationError(
+                f"a delegation chain needs one session per agent; got {len(self.agents)} agent(s) "
+                f"and {len(self.sessions)} session(s)"
+            )
+
+    @classmethod
+    def start(cls, principal: Principal, agent: AgentIdentity, session_id: str) -> DelegationChain:
+        """The chain of a root session: the human, and the one agent they started."""
+        root_auth = principal.auth_event or f"session:{session_id}"
+        return cls(principal=principal, agents=(agent,), sessions=(session_id,), root_auth=root_auth)
+
+    def extend(self, agent: AgentIdentity, session_id: str) -> DelegationChain:
+        """The chain one hop further: ``agent`` acting in ``session_id`` for the current agent."""
+        return DelegationChain(
+            principal=self.principal,
+            agents=(*self.agents, agent),
+            sessions=(*self.sessions, session_id),
+            root_auth=self.root_auth,
+        )
+
+    @property
+    def depth(self) -> int:
+        """Delegation hops below the root session (0 for a root)."""
+        return len(self.agents) - 1
+
+    @property
+    def actors(self) -> tuple[str, ...]:
+        """The human first, then every agent in delegation order, the acting agent last."""
+        return (self.principal.user, *(agent.id for agent in self.agents))
+
+    @property
+    def root_session(self) -> str:
+        """The id of the root session of the delegation tree."""
+        return self.sessions[0]
+
+    @property
+    def parent_session(self) -> str | None:
+        """The id of the session that delegated to this one (None for a root)."""
+        return self.sessions[-2] if len(self.sessions) > 1 else None

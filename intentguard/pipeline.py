@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from intentguard.constraints import describe
 from intentguard.decision import ALLOW, Decision, Effect, Reason, ReasonCode
+from intentguard.tenancy import tenant_reasons
 
 if TYPE_CHECKING:
     from intentguard.session import Session
@@ -33,6 +34,7 @@ __all__ = [
     "provenance_stage",
     "run_pipeline",
     "shape_stage",
+    "tenant_stage",
 ]
 
 
@@ -107,6 +109,13 @@ def liveness_stage(session: Session, call: ToolCall, now: float, /) -> Verdict |
     if revoked is None:
         return None
     return Verdict(Effect.DENY, (Reason(ReasonCode.SESSION_REVOKED, f"session {session.id!r} was revoked: {revoked}"),))
+
+
+def tenant_stage(session: Session, call: ToolCall, now: float, /) -> Verdict | None:
+    """The tenant boundary: tenant and user still active (re-validated when the cached answer is
+    stale), the tool's plan feature still held, every tenant-naming argument names this tenant."""
+    reasons = tenant_reasons(session, call, now)
+    return Verdict(Effect.DENY, reasons) if reasons else None
 
 
 def grant_stage(session: Session, call: ToolCall, now: float, /) -> Verdict | None:
@@ -225,8 +234,8 @@ def gate_stage(session: Session, call: ToolCall, now: float, /) -> Verdict | Non
     return None
 
 
-CORE_STAGES: tuple[Stage, ...] = (shape_stage, liveness_stage, grant_stage)
-"""Stages 1-3 (call shape, session live, grant). ``Session.check`` fuses them into one inline
+CORE_STAGES: tuple[Stage, ...] = (shape_stage, liveness_stage, tenant_stage, grant_stage)
+"""Stages 1-3 (call shape, session live and in its tenant, grant). ``Session.check`` fuses them into one inline
 test for the common ALLOW case and runs them here, in order, whenever that test fails."""
 
 DEFAULT_STAGES: tuple[Stage, ...] = (*CORE_STAGES, provenance_stage, gate_stage)

@@ -166,6 +166,13 @@ class ArgSpec(_Model):
             "Default: ['trusted'] for high-privilege tools, ['any'] for low-privilege ones."
         ),
     )
+    tenant: bool = Field(
+        False,
+        description=(
+            "The value names the tenant that owns the resource: a call whose value is not the session's "
+            "tenant is denied with TENANT_MISMATCH. Read on a tool's own arguments only."
+        ),
+    )
 
 
 class ToolSpec(_Model):
@@ -198,6 +205,15 @@ class ToolSpec(_Model):
     free_text: list[str] = Field(
         default_factory=lambda: list(DEFAULT_FREE_TEXT),
         description="Field names in a record's output that hold free text and stay untrusted.",
+    )
+    feature: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description=(
+            "The plan feature the tool needs; when the tenant context no longer lists it, the tool "
+            "drops out of every live grant of that tenant."
+        ),
     )
 
 
@@ -245,6 +261,12 @@ class IntentSchema(_Model):
     ttl: Duration = Field(description="How long a grant for this intent lives.")
     max_calls: int | None = Field(None, ge=1, description="The most tool calls of any kind in one session.")
     max_depth: int = Field(0, ge=0, le=16, description="How many delegation hops are allowed below the root.")
+    hop_ttl_factor: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="A delegated session lives at most this fraction of its parent's remaining lifetime.",
+    )
     tools: Annotated[dict[Annotated[str, Field(pattern=TOOL_PATTERN)], ToolSpec], Field(min_length=1)] = Field(
         description="The tools the intent may use, by name."
     )

@@ -11,8 +11,10 @@ from __future__ import annotations
 import inspect
 import itertools
 import logging
+import math
 import threading
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -31,7 +33,7 @@ from intentguard.gates import (
     handler_failed,
 )
 from intentguard.grant import Grant
-from intentguard.identity import AgentIdentity, Principal
+from intentguard.identity import AgentIdentity, DelegationChain, Principal
 from intentguard.instructions import Instruction
 from intentguard.intent import Intent
 from intentguard.pipeline import CORE_STAGES, DEFAULT_STAGES, PLAIN_SCALARS, Stage, ToolCall, run_pipeline
@@ -55,8 +57,14 @@ def _snapshot(args: Any) -> Any:
 class Session:
     """One agent run under one intent: its grant, its identity and its counters.
 
-    Create sessions with :meth:`Guard.start`. All methods are thread-safe.
+    Create sessions with :meth:`Guard.start`, :meth:`delegate` or :meth:`Guard.resume`. All methods
+    are thread-safe. ``root_id``, ``depth``, ``chain``, ``tokens``: see ``docs/identity.md``.
     """
+
+    depth: int = 0
+    tokens: tuple[str, ...] = ()
+    _tenant_until: float = math.inf  # until when the tenant context is known good (tenancy.py)
+    _features_lost: Mapping[str, str] = {}
 
     def __init__(
         self,
@@ -67,12 +75,19 @@ class Session:
         *,
         principal: Principal,
         agent: AgentIdentity,
+        chain: DelegationChain | None = None,
     ) -> None:
         self.id = session_id
         self.intent = intent
         self.principal = principal
         self.agent = agent
-        self.root_auth = principal.auth_event or f"session:{session_id}"
+        self.chain = DelegationChain.start(principal, agent, session_id) if chain is None else chain
+        self.root_auth = self.chain.root_auth
+        self.root_id = self.chain.root_session
+        self.depth = self.chain.depth
+        self._children: weakref.WeakSet[Session] = weakref.WeakSet()
+        if guard.tenancy is not None:
+            self._tenant_until = -math.inf
         self._grant = grant
         self._guard = guard
         self._clock = guard.clock
@@ -140,6 +155,8 @@ class Session:
                     policy is not None
                     and args.__class__ is dict
                     and self._revoked is None
+                    and now < self._tenant_until
+                    and not policy.tenant_args
                     and grant.issued_at <= now < grant._live_until
                     and used[name] < policy.max_calls
                     and self._used_total < grant._total
@@ -388,10 +405,20 @@ class Session:
             self._grant = self._grant.attenuate(**narrowing)
             return self._grant
 
+    def delegate(self, agent: AgentIdentity, **narrowing: Any) -> Session:
+        """A child session for ``agent`` at depth + 1, its grant a subset of this one's; see
+        :func:`intentguard.delegation.delegate`."""
+        from intentguard.delegation import delegate
+
+        return delegate(self, agent, **narrowing)
+
     def revoke(self, reason: str) -> None:
-        """Stop the session for good: every later call is denied with ``SESSION_REVOKED``."""
+        """Stop the session and every session delegated from it, for good: every later call is
+        denied with ``SESSION_REVOKED``."""
         if not isinstance(reason, str) or not reason:
             raise ConfigurationError("revoke() needs a reason sentence")
         with self._lock:
             if self._revoked is None:
                 self._revoked = reason
+        for child in list(self._children):
+            child.revoke(f"its parent session {self.id!r} was revoked ({reason})")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from intentguard.decision import Decision
 from intentguard.pipeline import ToolCall
+from intentguard.tenancy import TenantContext
 from intentguard.testing_openai import ScriptedOpenAIServer, ScriptedReply
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ __all__ = [
     "ScriptedAgent",
     "ScriptedOpenAIServer",
     "ScriptedReply",
+    "TenantDirectory",
     "Turn",
     "capture_decisions",
     "scripted_chat_model",
@@ -160,6 +162,32 @@ def capture_decisions(guard: Guard) -> Iterator[CapturedRecords]:
         yield captured
     finally:
         guard.audit.remove_sink(captured)
+
+
+class TenantDirectory:
+    """An in-memory tenant directory (a :class:`~intentguard.tenancy.TenantContextProvider`):
+    tenants with plan features, suspended tenants, deactivated users, and an outage switch
+    (``directory.down = True`` makes every lookup raise, as an unreachable service would).
+    ``lookups`` counts the questions it was asked."""
+
+    def __init__(self, tenants: Mapping[str, Iterable[str] | None] | None = None) -> None:
+        self.features: dict[str, frozenset[str] | None] = {
+            tenant: None if features is None else frozenset(features) for tenant, features in (tenants or {}).items()
+        }
+        self.suspended: set[str] = set()
+        self.inactive_users: set[tuple[str, str]] = set()
+        self.down = False
+        self.lookups = 0
+
+    def __call__(self, tenant: str, user: str, /) -> TenantContext:
+        self.lookups += 1
+        if self.down:
+            raise ConnectionError("tenant directory unreachable")
+        return TenantContext(
+            active=tenant in self.features and tenant not in self.suspended,
+            user_active=(tenant, user) not in self.inactive_users,
+            features=self.features.get(tenant),
+        )
 
 
 def scripted_chat_model(tool_calls: Iterable[Mapping[str, Any]]) -> Any:

@@ -62,6 +62,8 @@ class DecisionEvent(_Frozen):
     agent: str
     actors: list[str] = Field(description="The actor chain, the human first and the acting agent last.")
     root_auth: str = Field(description="The human authorization event the run hangs from.")
+    depth: int = Field(0, ge=0, description="Delegation hops between the root session and this one.")
+    parent: str | None = Field(None, description="The session that delegated to this one (None for a root).")
     call_id: str | None
     tool: str
     args_sha256: str

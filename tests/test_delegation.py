@@ -1,0 +1,221 @@
+"""Delegation: a child session's grant is a subset of its parent's, at depth + 1, with decay."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import intentguard as ig
+from intentguard.decision import Effect, ReasonCode
+from intentguard.testing import FrozenClock, capture_decisions, sequential_ids
+
+from .identity_schemas import PARAMS, crm_schema
+
+ACME = ig.Principal(user="u-7", tenant="acme", auth_event="login-42")
+BOT = ig.AgentIdentity(id="support-bot")
+HELPER = ig.AgentIdentity(id="researcher")
+WORKER = ig.AgentIdentity(id="worker", version="2.1")
+
+
+@pytest.fixture
+def crm_guard(clock: FrozenClock) -> ig.Guard:
+    with ig.Guard(schemas=[crm_schema()], clock=clock, ids=sequential_ids("s")) as guard:
+        yield guard
+
+
+@pytest.fixture
+def root(crm_guard: ig.Guard) -> ig.Session:
+    return crm_guard.start("crm_update", PARAMS, principal=ACME, agent=BOT)
+
+
+def read(tenant: str = "acme") -> ig.ToolCall:
+    return ig.ToolCall("read_record", {"tenant_id": tenant, "record_id": "R-1"})
+
+
+def test_a_child_is_one_hop_deeper_in_the_same_tree(root: ig.Session) -> None:
+    """A child carries the root's id, depth + 1, the chain of actors and the root authorization event."""
+    child = root.delegate(HELPER)
+    grandchild = child.delegate(WORKER)
+    assert (root.depth, child.depth, grandchild.depth) == (0, 1, 2)
+    assert root.root_id == root.id
+    assert child.root_id == grandchild.root_id == root.id
+    assert grandchild.chain.actors == ("u-7", "support-bot", "researcher", "worker")
+    assert grandchild.chain.parent_session == child.id
+    assert grandchild.chain.sessions == (root.id, child.id, grandchild.id)
+    assert grandchild.root_auth == "login-42"
+    assert grandchild.principal == ACME
+    assert root.chain.parent_session is None
+
+
+def test_lifetime_shrinks_with_each_hop(root: ig.Session, clock: FrozenClock) -> None:
+    """Each hop lives at most half (hop_ttl_factor) of its parent's remaining lifetime, or less if asked."""
+    child = root.delegate(HELPER)
+    assert child.grant.expires_at - clock() == pytest.approx(1800)
+    grandchild = child.delegate(WORKER)
+    assert grandchild.grant.expires_at - clock() == pytest.approx(900)
+    short = root.delegate(HELPER, ttl="PT5M")
+    assert short.grant.expires_at - clock() == pytest.approx(300)
+    capped = root.delegate(HELPER, ttl="PT10H")
+    assert capped.grant.expires_at == child.grant.expires_at
+
+
+def test_beyond_max_depth_is_refused(root: ig.Session) -> None:
+    """Delegating below max_depth is refused with DEPTH_EXCEEDED and a sentence naming the depths."""
+    grandchild = root.delegate(HELPER).delegate(WORKER)
+    with pytest.raises(ig.Denied) as denied:
+        grandchild.delegate(ig.AgentIdentity(id="too-deep"))
+    assert denied.value.decision.codes == (ReasonCode.DEPTH_EXCEEDED,)
+    assert "allows 2 delegation hop(s); 'too-deep' would be at depth 3" in str(denied.value)
+
+
+def test_no_delegation_when_the_schema_allows_none(clock: FrozenClock) -> None:
+    """An intent with max_depth 0 refuses every delegation."""
+    with ig.Guard(schemas=[crm_schema(max_depth=0)], clock=clock) as guard:
+        session = guard.start("crm_update", PARAMS, principal=ACME, agent=BOT)
+        with pytest.raises(ig.Denied, match=r"allows 0 delegation"):
+            session.delegate(HELPER)
+
+
+def test_budgets_are_what_the_parent_has_left(root: ig.Session) -> None:
+    """A child gets at most the calls its parent has left, per tool and in all."""
+    assert root.check(read()).allowed
+    assert root.check(read()).allowed
+    child = root.delegate(HELPER)
+    assert child.grant.tools["read_record"].max_calls == 3
+    assert child.grant.max_calls == 18
+    with pytest.raises(ig.GrantWideningError, match="exceeds the 3 call"):
+        root.delegate(HELPER, tool_max_calls={"read_record": 4})
+    with pytest.raises(ig.GrantWideningError, match="exceeds the 18 call"):
+        root.delegate(HELPER, max_calls=19)
+    small = root.delegate(HELPER, tool_max_calls={"read_record": 1}, max_calls=2)
+    assert small.check(read()).allowed
+    assert small.check(read()).codes == (ReasonCode.BUDGET_EXHAUSTED,)
+
+
+def test_a_child_cannot_ask_for_a_tool_its_parent_lacks(root: ig.Session) -> None:
+    """Asking for a tool outside the parent's grant is a GrantWideningError, and so is a grandchild's."""
+    child = root.delegate(HELPER, tools=["read_record", "search_notes"])
+    assert set(child.grant.tools) == {"read_record", "search_notes"}
+    with pytest.raises(ig.GrantWideningError, match="update_record"):
+        child.delegate(WORKER, tools=["update_record"])
+    with pytest.raises(ig.GrantWideningError, match="delete_all"):
+        root.delegate(HELPER, tools=["delete_all"])
+
+
+def test_extra_argument_constraints_bind_the_child_only(root: ig.Session) -> None:
+    """Argument constraints added at delegation hold in the child and its children, not the parent."""
+    child = root.delegate(HELPER, args={"search_notes": {"query": {"max_length": 5}}})
+    long = ig.ToolCall("search_notes", {"query": "much too long"})
+    assert child.check(long).codes == (ReasonCode.ARG_CONSTRAINT,)
+    assert child.delegate(WORKER).check(long).codes == (ReasonCode.ARG_CONSTRAINT,)
+    assert root.check(long).allowed
+
+
+def test_high_privilege_tools_decay_at_the_same_age_in_children(root: ig.Session, clock: FrozenClock) -> None:
+    """Decay counts from the root's start: a child made late loses its high-privilege tools when the root does."""
+    clock.advance(minutes=20)
+    child = root.delegate(HELPER, drop_high_privilege=False)
+    assert "update_record" in child.allowed_tools()
+    clock.advance(minutes=11)
+    assert "update_record" not in child.allowed_tools()
+    update = ig.ToolCall("update_record", {"tenant_id": "acme", "record_id": "R-1", "status": "open"})
+    assert child.check(update).codes == (ReasonCode.TOOL_DECAYED,)
+    with pytest.raises(ig.GrantWideningError, match="decayed"):
+        root.delegate(HELPER, tools=["update_record"])
+    assert "update_record" not in root.delegate(HELPER).grant.tools
+
+
+def test_revoking_a_parent_stops_its_whole_subtree(root: ig.Session) -> None:
+    """Revoking a session denies every later call of its children and grandchildren with SESSION_REVOKED."""
+    child = root.delegate(HELPER)
+    grandchild = child.delegate(WORKER)
+    sibling = root.delegate(WORKER)
+    child.revoke("the researcher went off task")
+    assert grandchild.check(read()).codes == (ReasonCode.SESSION_REVOKED,)
+    assert "parent session" in grandchild.revoked  # type: ignore[operator]
+    assert sibling.check(read()).allowed
+    root.revoke("the user logged out")
+    assert sibling.check(read()).codes == (ReasonCode.SESSION_REVOKED,)
+    with pytest.raises(ig.Denied, match="revoked"):
+        root.delegate(HELPER)
+
+
+def test_an_expired_parent_cannot_delegate(root: ig.Session, clock: FrozenClock) -> None:
+    """Once the parent's grant expired, delegation is refused with GRANT_EXPIRED."""
+    clock.advance(hours=2)
+    with pytest.raises(ig.Denied) as denied:
+        root.delegate(HELPER)
+    assert denied.value.decision.codes == (ReasonCode.GRANT_EXPIRED,)
+
+
+def test_the_agent_must_be_an_agent_identity(root: ig.Session) -> None:
+    """A plain string is not an agent: a ConfigurationError, not a child."""
+    with pytest.raises(ig.ConfigurationError, match="AgentIdentity"):
+        root.delegate("researcher")  # type: ignore[arg-type]
+
+
+def test_audit_records_carry_the_delegation_chain(crm_guard: ig.Guard, root: ig.Session) -> None:
+    """A child's audit record names every actor, its depth, its parent session and the root authorization."""
+    child = root.delegate(HELPER)
+    with capture_decisions(crm_guard) as captured:
+        child.check(read())
+        root.check(read())
+    child_event, root_event = (record.decision for record in captured.records)
+    assert child_event.actors == ["u-7", "support-bot", "researcher"]
+    assert (child_event.depth, child_event.parent, child_event.root_auth) == (1, root.id, "login-42")
+    assert (root_event.depth, root_event.parent, root_event.actors) == (0, None, ["u-7", "support-bot"])
+
+
+def test_a_chain_needs_one_session_per_agent() -> None:
+    """A delegation chain whose agents and sessions do not pair up is refused."""
+    with pytest.raises(ig.ConfigurationError, match="one session per agent"):
+        ig.DelegationChain(principal=ACME, agents=(BOT, HELPER), sessions=("s-1",), root_auth="login-42")
+
+
+TOOLS = ["read_record", "search_notes", "update_record", "export_report", "not_a_tool"]
+requests = st.fixed_dictionaries(
+    {},
+    optional={
+        "tools": st.lists(st.sampled_from(TOOLS), max_size=4, unique=True),
+        "ttl": st.integers(1, 10_000),
+        "max_calls": st.integers(0, 25),
+        "tool_max_calls": st.dictionaries(st.sampled_from(TOOLS[:4]), st.integers(0, 6), max_size=3),
+        "drop_high_privilege": st.booleans(),
+    },
+)
+steps = st.lists(st.tuples(st.integers(0, 3), requests, st.integers(0, 600), st.integers(0, 2)), max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps)
+def test_no_sequence_of_delegations_ever_widens(script: list[tuple[int, dict, int, int]]) -> None:  # type: ignore[type-arg]
+    """Whatever is asked, every child's tools, budgets, lifetime, decay and depth are within its parent's."""
+    clock = FrozenClock()
+    with ig.Guard(schemas=[crm_schema()], clock=clock, ids=sequential_ids("p")) as guard:
+        sessions = [guard.start("crm_update", PARAMS, principal=ACME, agent=BOT)]
+        for pick, request, wait, reads in script:
+            parent = sessions[pick % len(sessions)]
+            for _ in range(reads):
+                parent.check(read())
+            clock.advance(seconds=wait)
+            try:
+                child = parent.delegate(WORKER, **request)
+            except (ig.Denied, ig.GrantWideningError):
+                continue
+            mine, theirs = child.grant, parent.grant
+            assert child.depth == parent.depth + 1 <= theirs.max_depth
+            assert set(mine.tools) <= theirs.active_tools(clock())
+            assert mine.expires_at <= theirs.expires_at
+            assert mine.issued_at == theirs.issued_at
+            assert mine.decay == theirs.decay
+            for name, policy in mine.tools.items():
+                assert policy.max_calls <= theirs.tools[name].max_calls - parent.used(name)
+                assert policy.checks[: len(theirs.tools[name].checks)] == theirs.tools[name].checks
+            if theirs.max_calls is not None:
+                assert mine.max_calls is not None
+                assert mine.max_calls <= theirs.max_calls - parent.used_total
+            for moment in (clock(), mine.expires_at - 1, mine.expires_at + 1):
+                assert mine.active_tools(moment) <= theirs.active_tools(moment)
+            sessions.append(child)
+        assert all(session.check(read()).effect in (Effect.ALLOW, Effect.DENY) for session in sessions)

@@ -8,7 +8,9 @@
     │   ├── InvalidParameters        spawn-time parameters do not fit the schema (``.problems``)
     │   ├── GrantWideningError       an attenuation asked for more than the grant holds
     │   ├── ApprovalError            an approval request cannot be stored, decided or read as asked
-    │   └── MissingExtraError        an optional feature's extra is not installed
+    │   ├── MissingExtraError        an optional feature's extra is not installed
+    │   └── RegistryError            the session registry cannot be opened, reached or written
+    │       └── InvalidEvent         a security event (CAEP) is unknown or malformed: nothing was revoked
     └── DecisionError                a check did not ALLOW (``.decision``)
         ├── Denied                   the decision is DENY
         └── ConfirmationRequired     the decision is CONFIRM: a human must approve first
@@ -34,10 +36,12 @@ __all__ = [
     "Denied",
     "GrantWideningError",
     "IntentguardError",
+    "InvalidEvent",
     "InvalidIntentSchema",
     "InvalidParameters",
     "MissingExtraError",
     "Problem",
+    "RegistryError",
 ]
 
 
@@ -104,6 +108,18 @@ class MissingExtraError(ConfigurationError, ImportError):
         super().__init__(
             f"{feature} needs the {module!r} package; install it with `pip install 'intentguard[{extra}]'`."
         )
+
+
+class RegistryError(ConfigurationError):
+    """The session registry cannot be opened, reached or written (at setup, or when revoking).
+
+    A check never raises this: while the registry cannot vouch for a session, its calls are
+    denied with ``REGISTRY_UNAVAILABLE``.
+    """
+
+
+class InvalidEvent(RegistryError):
+    """A security event (an OpenID CAEP SET) is of an unknown type or malformed; nothing was revoked."""
 
 
 class DecisionError(IntentguardError):

@@ -26,6 +26,7 @@ from intentguard.identity import AgentIdentity, Principal
 from intentguard.intent import Intent
 from intentguard.loader import load_schemas
 from intentguard.pipeline import DEFAULT_STAGES, Stage
+from intentguard.registry import SessionRegistry, open_registry
 from intentguard.schema import IntentSchema
 from intentguard.session import Session
 
@@ -44,7 +45,10 @@ class Guard:
     a failing sink is reported to ``on_audit_error`` (default: the ``intentguard.audit``
     logger) and never changes a decision. ``confirm`` answers CONFIRM decisions in
     :meth:`Session.decide` (default: :func:`~intentguard.gates.deny_all`); a request not
-    answered within ``confirm_timeout`` is a denial.
+    answered within ``confirm_timeout`` is a denial. ``registry`` is where sessions register and
+    are revoked: a :class:`~intentguard.registry.SessionRegistry` (the caller closes it) or a URL
+    (``memory:``, ``sqlite:///registry.db``, ``redis://host:6379/0``); without it the
+    ``INTENTGUARD_REGISTRY`` environment variable, else an in-process memory registry.
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class Guard:
         on_audit_error: SinkErrorHandler | None = None,
         confirm: ConfirmationHandler | AsyncConfirmationHandler = deny_all,
         confirm_timeout: DurationLike = 300,
+        registry: SessionRegistry | str | None = None,
     ) -> None:
         if isinstance(schemas, str | Path | IntentSchema):
             schemas = [schemas]
@@ -84,6 +89,7 @@ class Guard:
         self._templates: OrderedDict[tuple[str, str], tuple[IntentSchema, Grant]] = OrderedDict()
         self._templates_lock = threading.Lock()
         self.audit = AuditWriter(audit, ids=self.ids, clock=self.clock, on_error=on_audit_error)
+        self.registry, self._owns_registry = open_registry(registry, clock=self.clock)
 
     def intent(self, name: str, params: Mapping[str, Any] | None = None) -> Intent:
         """Bind spawn-time parameters to the named schema (validated, frozen)."""
@@ -140,8 +146,10 @@ class Guard:
         self.audit.flush()
 
     def close(self) -> None:
-        """Write pending audit records and close the sinks."""
+        """Write pending audit records and close the sinks (and the registry, if the guard opened it)."""
         self.audit.close()
+        if self._owns_registry:
+            self.registry.close()
 
     def __enter__(self) -> Guard:
         return self

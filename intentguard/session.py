@@ -94,6 +94,8 @@ class Session:
         self._pending: dict[str, ConfirmationRequest] = {}
         self._confirms: dict[tuple[str, str], Decision] = {}
         self._revoked: str | None = None
+        # Last: the registry reads the session's identity (and root_id, when delegated).
+        self._lease = guard.registry.register(self)
 
     def __repr__(self) -> str:
         return f"<Session {self.id!r} intent={self._grant.intent!r} user={self.principal.user!r}>"
@@ -105,8 +107,8 @@ class Session:
 
     @property
     def revoked(self) -> str | None:
-        """Why the session was revoked, or None while it is live."""
-        return self._revoked
+        """Why the session was revoked (here, or through the registry), or None while it is live."""
+        return self._revoked if self._revoked is not None else self._lease.revocation()
 
     @property
     def used_total(self) -> int:
@@ -119,7 +121,7 @@ class Session:
 
     def allowed_tools(self) -> frozenset[str]:
         """The tools the grant allows right now (expiry and decay applied; none once revoked)."""
-        if self._revoked is not None:
+        if self.revoked is not None:
             return frozenset()
         return self._grant.active_tools(self._clock())
 
@@ -140,6 +142,7 @@ class Session:
                     policy is not None
                     and args.__class__ is dict
                     and self._revoked is None
+                    and self._lease.current(now)
                     and grant.issued_at <= now < grant._live_until
                     and used[name] < policy.max_calls
                     and self._used_total < grant._total

@@ -396,5 +396,5 @@ class Session:
         if not isinstance(reason, str) or not reason:
             raise ConfigurationError("revoke() needs a reason sentence")
         with self._lock:
-            if self._revoked is None:
+            if self.revoked is None:
                 self._revoked = reason

@@ -273,12 +273,12 @@ def _from_url(url: str, clock: Clock) -> EpochRegistry:
             kept.append((name, value))
     scheme = parts.scheme
     if scheme == "memory":
-        _no_extra(kept, url)
+        _no_extra([*kept, *((name, "") for name in options)], url, "memory: takes none")
         from intentguard.registry.memory import MemoryRegistry
 
         return MemoryRegistry(clock=clock)
     if scheme == "sqlite":
-        _no_extra(kept, url)
+        _no_extra(kept, url, "it takes poll_interval and max_staleness")
         path = url.split("?", 1)[0].removeprefix("sqlite:///")
         if not path or path.startswith("sqlite:"):
             raise ConfigurationError(
@@ -299,12 +299,10 @@ def _from_url(url: str, clock: Clock) -> EpochRegistry:
     )
 
 
-def _no_extra(kept: Sequence[tuple[str, str]], url: str) -> None:
+def _no_extra(kept: Sequence[tuple[str, str]], url: str, accepted: str) -> None:
     if kept:
         names = ", ".join(sorted({name for name, _ in kept}))
-        raise ConfigurationError(
-            f"registry URL {url!r} has unknown options ({names}); it takes poll_interval and max_staleness"
-        )
+        raise ConfigurationError(f"registry URL {url!r} has unknown options ({names}); {accepted}")
 
 
 def __getattr__(name: str) -> Any:

@@ -56,7 +56,8 @@ class RedisRegistry(EpochRegistry):
     """A registry in Redis, shared by every host.
 
     ``url`` is a redis-py URL (``redis://host:6379/0``, ``rediss://...``, ``unix:///path``);
-    ``prefix`` namespaces the keys and channel; ``poll_interval`` (default 0.25 s) and
+    ``prefix`` namespaces the keys and the pub/sub ``channel`` (default ``<prefix>invalidations``);
+    ``poll_interval`` (default 0.25 s) and
     ``max_staleness`` (default 2 s) as for every registry; ``socket_timeout`` bounds each call.
     """
 
@@ -66,6 +67,7 @@ class RedisRegistry(EpochRegistry):
         *,
         clock: Clock | None = None,
         prefix: str = "intentguard:",
+        channel: str | None = None,
         poll_interval: float = 0.25,
         max_staleness: float = 2.0,
         socket_timeout: float = 1.0,
@@ -80,7 +82,7 @@ class RedisRegistry(EpochRegistry):
         self._records_key = f"{prefix}epochs"
         self._index_key = f"{prefix}changes"
         self._seq_key = f"{prefix}seq"
-        self.channel = f"{prefix}invalidations"
+        self.channel = channel if channel is not None else f"{prefix}invalidations"
         try:
             self._redis: Any = redis.Redis.from_url(
                 url,

@@ -54,6 +54,12 @@ def test_session_revoked_subjects_map_to_scopes(subject: dict[str, Any], scope: 
     assert by == "CAEP transmitter 'https://idp.example.com/' (admin)"
 
 
+def test_token_claims_change_without_claims_still_stops_the_subject() -> None:
+    """A token-claims-change that lists no claims is applied with the event's name as reason."""
+    [(scope, reason, _)] = parse_caep(set_of({"format": "opaque", "id": "s-1"}, TOKEN_CLAIMS_CHANGE), tenant="acme")
+    assert (scope, reason) == (Scope.session("acme", "s-1"), "token-claims-change")
+
+
 def test_the_subject_may_sit_inside_the_event_and_the_tenant_in_it() -> None:
     """Draft-style SETs carry the subject in the event; a complex subject's tenant needs no tenant=."""
     subject = {

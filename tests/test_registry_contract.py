@@ -374,3 +374,13 @@ def test_a_registry_must_keep_the_guards_time(clock: FrozenClock) -> None:
         ig.Guard(schemas=[REFUND], clock=clock, registry=42)  # type: ignore[arg-type]
     with ig.Guard(schemas=[REFUND], registry=ig.MemoryRegistry()) as guard:
         assert isinstance(guard.registry, ig.MemoryRegistry)
+
+
+def test_records_round_trip_and_registries_are_context_managers(clock: FrozenClock) -> None:
+    """An invalidation record survives its JSON form; a registry closes at the end of a with block."""
+    with ig.MemoryRegistry(clock=clock) as registry:
+        record = registry.invalidate(Scope.user("acme", "u-7"), reason="offboarded", by="hr")
+        assert ig.Invalidation.from_json(record.to_json()) == record
+    assert "1 invalidated scope" in repr(registry)
+    with pytest.raises(AttributeError, match="NoSuchRegistry"):
+        ig.registry.NoSuchRegistry  # type: ignore[attr-defined]  # noqa: B018

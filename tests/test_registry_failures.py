@@ -86,9 +86,11 @@ def test_redis_down_past_the_bound_fails_closed_and_recovers(clock: FrozenClock)
         guard = ig.Guard(schemas=[REFUND], clock=clock, ids=sequential_ids("down"), registry=registry)
         session = start(guard)
         assert session.check(LOOKUP).allowed
+        registry.invalidate(Scope.user("acme", "u-9"), reason="earlier offboarding", by="hr")
         server.stop()
         with pytest.raises(ig.RegistryError, match="cannot"):
             registry.sync()
+        assert wait_until(lambda: not registry._healthy)  # the poll thread noticed too
         assert session.check(LOOKUP).allowed  # within the bound
         clock.advance(seconds=2)
         decision = session.check(LOOKUP)
@@ -98,11 +100,21 @@ def test_redis_down_past_the_bound_fails_closed_and_recovers(clock: FrozenClock)
             start(guard)
         with pytest.raises(ig.RegistryError):
             registry.invalidate(Scope.user("acme", "u-7"), reason="offboarded", by="hr")
-        server.start()
+        server.start()  # empty: this Redis kept nothing
         registry.sync()
         assert session.check(LOOKUP).allowed
+        assert wait_until(lambda: registry._healthy)
+        # Epochs are time-based, so an invalidation written to the emptied store still outranks
+        # the epochs this process remembers.
+        other = ig.RedisRegistry(server.url, clock=clock)
+        other.invalidate(Scope.user("acme", "u-7"), reason="offboarded", by="hr")
+        registry.sync()
+        assert session.check(LOOKUP).codes == (ReasonCode.SESSION_REVOKED,)
         guard.close()
-        registry.close()
+        for each in (registry, other):
+            each.close()
+        with pytest.raises(ig.RegistryError, match="closed"):
+            other.invalidate(Scope.user("acme", "u-7"), reason="again", by="hr")
 
 
 def test_a_closed_registry_vouches_for_nobody(tmp_path: Path, clock: FrozenClock) -> None:
@@ -181,4 +193,64 @@ def test_a_writer_killed_mid_transaction_leaves_nothing_half_done(tmp_path: Path
 def test_redis_server_helper_names_a_missing_executable() -> None:
     """The shipped redis_server() helper says what to install when redis-server is missing."""
     with pytest.raises(ig.ConfigurationError, match="not on PATH"), redis_server("no-such-redis-server"):
+        pass
+
+
+def test_a_fresh_process_registers_at_the_current_epoch(tmp_path: Path, clock: FrozenClock) -> None:
+    """A registry that starts after an invalidation registers new sessions as live and still
+    revokes them on the next invalidation."""
+    path = tmp_path / "registry.db"
+    with ig.SQLiteRegistry(path, clock=clock) as earlier:
+        earlier.invalidate(Scope.user("acme", "u-7"), reason="old offboarding", by="hr")
+        with ig.SQLiteRegistry(path, clock=clock) as later:
+            session = start(ig.Guard(schemas=[REFUND], clock=clock, registry=later))
+            assert session.check(LOOKUP).allowed
+            earlier.invalidate(Scope.user("acme", "u-7"), reason="offboarded again", by="hr")
+            later.sync()
+            assert "offboarded again" in session.check(LOOKUP).explain()
+
+
+def test_a_failed_sqlite_write_changes_nothing(tmp_path: Path, clock: FrozenClock) -> None:
+    """A write the database refuses (here by a trigger) is rolled back and raised as RegistryError."""
+    path = tmp_path / "registry.db"
+    with ig.SQLiteRegistry(path, clock=clock) as registry:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON intentguard_epochs BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+            db.commit()
+        with pytest.raises(ig.RegistryError, match="refused"):
+            registry.invalidate(Scope.user("acme", "u-7"), reason="offboarded", by="hr")
+        assert registry._backend_head() == 0
+
+
+def test_a_malformed_channel_message_is_ignored(redis_url: str, clock: FrozenClock) -> None:
+    """Garbage published on the registry's channel is skipped; real invalidations still arrive."""
+    import redis
+
+    prefix = f"junk-{uuid.uuid4().hex}:"
+    here = ig.RedisRegistry(redis_url, clock=clock, prefix=prefix, poll_interval=3600, max_staleness=7200)
+    with ig.Guard(schemas=[REFUND], clock=clock, ids=sequential_ids("junk"), registry=here) as guard:
+        session = start(guard)
+        assert wait_until(lambda: here._pubsub is not None and here._pubsub.subscribed)
+        with redis.Redis.from_url(redis_url) as raw:
+            raw.publish(here.channel, "not json")
+            raw.publish(here.channel, '{"key": "no epoch"}')
+        ig.RedisRegistry(redis_url, clock=clock, prefix=prefix).invalidate(
+            Scope.session("acme", session.id), reason="stop", by="ops"
+        )
+        assert wait_until(lambda: session.revoked is not None)
+    here.close()
+
+
+def test_a_redis_url_redis_py_cannot_read_is_a_registry_error(clock: FrozenClock) -> None:
+    """A URL redis-py refuses is a RegistryError naming it."""
+    with pytest.raises(ig.RegistryError, match=r"http://example\.com"):
+        ig.RedisRegistry("http://example.com", clock=clock)
+    assert "prefix='p:'" in repr(ig.RedisRegistry("redis://127.0.0.1:1/0", clock=clock, prefix="p:"))
+
+
+def test_redis_server_helper_reports_a_server_that_never_answers() -> None:
+    """The helper fails with a clear error when the program exits instead of serving."""
+    with pytest.raises(ig.ConfigurationError, match="did not answer"), redis_server("false"):
         pass

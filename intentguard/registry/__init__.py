@@ -286,14 +286,25 @@ def _from_url(url: str, clock: Clock) -> EpochRegistry:
             )
         from intentguard.registry.sqlite import SQLiteRegistry
 
-        return SQLiteRegistry(path, clock=clock, **options)
+        return SQLiteRegistry(
+            path,
+            clock=clock,
+            poll_interval=options.get("poll_interval", 0.05),
+            max_staleness=options.get("max_staleness", 2.0),
+        )
     if scheme in ("redis", "rediss", "unix"):
         prefix = dict(kept).get("prefix") or "intentguard:"
         rest = [(name, value) for name, value in kept if name != "prefix"]
         from intentguard.registry.redis import RedisRegistry
 
         plain = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment))
-        return RedisRegistry(plain, clock=clock, prefix=prefix, **options)
+        return RedisRegistry(
+            plain,
+            clock=clock,
+            prefix=prefix,
+            poll_interval=options.get("poll_interval", 0.25),
+            max_staleness=options.get("max_staleness", 2.0),
+        )
     raise ConfigurationError(
         f"registry URL {url!r} has an unknown scheme {scheme!r}; use memory:, sqlite:///path.db or redis://host:port/db"
     )

@@ -9,7 +9,9 @@
     │   ├── GrantWideningError       an attenuation asked for more than the grant holds
     │   ├── ApprovalError            an approval request cannot be stored, decided or read as asked
     │   ├── MissingExtraError        an optional feature's extra is not installed
-    │   └── InvalidAuditTrail        an audit trail given to a report is unreadable (``.problems``)
+    │   ├── InvalidAuditTrail        an audit trail given to a report is unreadable (``.problems``)
+    │   └── RegistryError            the session registry cannot be opened, reached or written
+    │       └── InvalidEvent         a security event (CAEP) is unknown or malformed: nothing was revoked
     └── DecisionError                a check did not ALLOW (``.decision``)
         ├── Denied                   the decision is DENY
         └── ConfirmationRequired     the decision is CONFIRM: a human must approve first
@@ -36,10 +38,12 @@ __all__ = [
     "GrantWideningError",
     "IntentguardError",
     "InvalidAuditTrail",
+    "InvalidEvent",
     "InvalidIntentSchema",
     "InvalidParameters",
     "MissingExtraError",
     "Problem",
+    "RegistryError",
 ]
 
 
@@ -112,6 +116,18 @@ class MissingExtraError(ConfigurationError, ImportError):
         super().__init__(
             f"{feature} needs the {module!r} package; install it with `pip install 'intentguard[{extra}]'`."
         )
+
+
+class RegistryError(ConfigurationError):
+    """The session registry cannot be opened, reached or written (at setup, or when revoking).
+
+    A check never raises this: while the registry cannot vouch for a session, its calls are
+    denied with ``REGISTRY_UNAVAILABLE``.
+    """
+
+
+class InvalidEvent(RegistryError):
+    """A security event (an OpenID CAEP SET) is of an unknown type or malformed; nothing was revoked."""
 
 
 class DecisionError(IntentguardError):

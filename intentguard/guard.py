@@ -27,6 +27,7 @@ from intentguard.identity import AgentIdentity, Principal
 from intentguard.intent import Intent
 from intentguard.loader import load_schemas
 from intentguard.pipeline import DEFAULT_STAGES, Stage
+from intentguard.registry import SessionRegistry, open_registry
 from intentguard.schema import IntentSchema
 from intentguard.session import Session
 from intentguard.tenancy import TenantCache, TenantContextProvider
@@ -51,7 +52,10 @@ class Guard:
     a failing sink is reported to ``on_audit_error`` (default: the ``intentguard.audit``
     logger) and never changes a decision. ``confirm`` answers CONFIRM decisions in
     :meth:`Session.decide` (default: :func:`~intentguard.gates.deny_all`); a request not
-    answered within ``confirm_timeout`` is a denial.
+    answered within ``confirm_timeout`` is a denial. ``registry`` is where sessions register and
+    are revoked: a :class:`~intentguard.registry.SessionRegistry` (the caller closes it) or a URL
+    (``memory:``, ``sqlite:///registry.db``, ``redis://host:6379/0``); without it the
+    ``INTENTGUARD_REGISTRY`` environment variable, else an in-process memory registry.
 
     Identity (see ``docs/identity.md``): with ``keys`` (a :class:`~intentguard.keys.KeyStore`)
     every session carries signed hop tokens and :meth:`resume` accepts them; ``tenants`` is
@@ -73,6 +77,7 @@ class Guard:
         tenants: TenantContextProvider | None = None,
         tenant_max_age: DurationLike = 30,
         revocations: RevocationCheck | None = None,
+        registry: SessionRegistry | str | None = None,
     ) -> None:
         if isinstance(schemas, str | Path | IntentSchema):
             schemas = [schemas]
@@ -106,6 +111,7 @@ class Guard:
         self.tenancy = None if tenants is None else TenantCache(tenants, clock=self.clock, max_age=max_age)
         self._hop_verifier: HopVerifier | None = None
         self.replay = ReplayCache()
+        self.registry, self._owns_registry = open_registry(registry, clock=self.clock)
 
     def intent(self, name: str, params: Mapping[str, Any] | None = None) -> Intent:
         """Bind spawn-time parameters to the named schema (validated, frozen)."""
@@ -181,8 +187,10 @@ class Guard:
         self.audit.flush()
 
     def close(self) -> None:
-        """Write pending audit records and close the sinks."""
+        """Write pending audit records and close the sinks (and the registry, if the guard opened it)."""
         self.audit.close()
+        if self._owns_registry:
+            self.registry.close()
 
     def __enter__(self) -> Guard:
         return self

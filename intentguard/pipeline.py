@@ -104,10 +104,11 @@ def shape_stage(session: Session, call: ToolCall, now: float, /) -> Verdict | No
 
 
 def liveness_stage(session: Session, call: ToolCall, now: float, /) -> Verdict | None:
-    """Deny every call of a revoked session."""
-    revoked = session.revoked
+    """Deny every call of a revoked session, and every call the session registry cannot vouch for."""
+    revoked = session._revoked
     if revoked is None:
-        return None
+        problem = session._lease.check(now)
+        return None if problem is None else Verdict(Effect.DENY, (problem,))
     return Verdict(Effect.DENY, (Reason(ReasonCode.SESSION_REVOKED, f"session {session.id!r} was revoked: {revoked}"),))
 
 

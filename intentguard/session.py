@@ -109,6 +109,8 @@ class Session:
         self._pending: dict[str, ConfirmationRequest] = {}
         self._confirms: dict[tuple[str, str], Decision] = {}
         self._revoked: str | None = None
+        # Last: the registry reads the session's identity (and root_id, when delegated).
+        self._lease = guard.registry.register(self)
 
     def __repr__(self) -> str:
         return f"<Session {self.id!r} intent={self._grant.intent!r} user={self.principal.user!r}>"
@@ -120,8 +122,8 @@ class Session:
 
     @property
     def revoked(self) -> str | None:
-        """Why the session was revoked, or None while it is live."""
-        return self._revoked
+        """Why the session was revoked (here, or through the registry), or None while it is live."""
+        return self._revoked if self._revoked is not None else self._lease.revocation()
 
     @property
     def used_total(self) -> int:
@@ -134,7 +136,7 @@ class Session:
 
     def allowed_tools(self) -> frozenset[str]:
         """The tools the grant allows right now (expiry and decay applied; none once revoked)."""
-        if self._revoked is not None:
+        if self.revoked is not None:
             return frozenset()
         return self._grant.active_tools(self._clock())
 
@@ -157,6 +159,7 @@ class Session:
                     and self._revoked is None
                     and now < self._tenant_until
                     and not policy.tenant_args
+                    and self._lease.current(now)
                     and grant.issued_at <= now < grant._live_until
                     and used[name] < policy.max_calls
                     and self._used_total < grant._total
@@ -418,7 +421,7 @@ class Session:
         if not isinstance(reason, str) or not reason:
             raise ConfigurationError("revoke() needs a reason sentence")
         with self._lock:
-            if self._revoked is None:
+            if self.revoked is None:
                 self._revoked = reason
         for child in list(self._children):
             child.revoke(f"its parent session {self.id!r} was revoked ({reason})")

@@ -6,6 +6,10 @@ Nothing here is a mock of intentguard: these parts drive the real guard.
 from __future__ import annotations
 
 import itertools
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from intentguard.decision import Decision
+from intentguard.errors import ConfigurationError
 from intentguard.pipeline import ToolCall
 from intentguard.tenancy import TenantContext
 from intentguard.testing_openai import ScriptedOpenAIServer, ScriptedReply
@@ -25,12 +30,14 @@ if TYPE_CHECKING:
 __all__ = [
     "CapturedRecords",
     "FrozenClock",
+    "RedisServer",
     "ScriptedAgent",
     "ScriptedOpenAIServer",
     "ScriptedReply",
     "TenantDirectory",
     "Turn",
     "capture_decisions",
+    "redis_server",
     "scripted_chat_model",
     "sequential_ids",
 ]
@@ -208,3 +215,64 @@ def scripted_chat_model(tool_calls: Iterable[Mapping[str, Any]]) -> Any:
         ]
     )
     return _ScriptedToolModel(messages=replies)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class RedisServer:
+    """A real ``redis-server`` on a free loopback port, without persistence: for tests that need
+    Redis (the registry, the audit stream). ``stop()`` kills it, ``start()`` brings it back on
+    the same port (empty), so a test can take the backend away and return it."""
+
+    def __init__(self, executable: str = "redis-server") -> None:
+        found = shutil.which(executable)
+        if found is None:
+            raise ConfigurationError(f"{executable!r} is not on PATH; install it (apt-get install redis-server)")
+        self.executable = found
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, *, timeout: float = 10.0) -> None:
+        """Start the server and wait (at most ``timeout`` seconds) until it answers PING."""
+        self._process = subprocess.Popen(  # noqa: S603 - a fixed executable and arguments
+            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                break
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.02)  # waiting on another process to come up, bounded by the deadline
+        self.stop()
+        raise ConfigurationError(f"redis-server did not answer on port {self.port} within {timeout:g} s")
+
+    def stop(self) -> None:
+        """Kill the server and wait for it to exit."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@contextmanager
+def redis_server(executable: str = "redis-server") -> Iterator[RedisServer]:
+    """A running :class:`RedisServer` for the ``with`` block; killed at its end."""
+    server = RedisServer(executable)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

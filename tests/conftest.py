@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import intentguard as ig
-from intentguard.testing import FrozenClock, sequential_ids
+from intentguard.testing import FrozenClock, redis_server, sequential_ids
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "intent_schemas"
@@ -44,3 +47,15 @@ def agent() -> ig.AgentIdentity:
 @pytest.fixture
 def session(guard: ig.Guard, principal: ig.Principal, agent: ig.AgentIdentity) -> ig.Session:
     return guard.start("refund_request", REFUND_PARAMS, principal=principal, agent=agent)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server on a free loopback port for the whole run (no persistence). In CI
+    (CI=true) a missing redis-server fails the tests that need it instead of skipping them."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed; CI must run the Redis tests (apt-get install redis-server)")
+        pytest.skip("redis-server is not installed")
+    with redis_server() as server:
+        yield server.url

@@ -167,13 +167,14 @@ def scripted_chat_model(tool_calls: Iterable[Mapping[str, Any] | Sequence[Mappin
     names of the tools it was shown, per call, in ``model.shown_tools``. Needs ``langchain-core``."""
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
     from langchain_core.messages import AIMessage
+    from langchain_core.utils.function_calling import convert_to_openai_tool
     from pydantic import Field
 
     class _ScriptedToolModel(GenericFakeChatModel):
         shown_tools: list[list[str]] = Field(default_factory=list)
 
         def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
-            self.shown_tools.append([getattr(tool, "name", None) or tool.get("name", "?") for tool in tools])
+            self.shown_tools.append([convert_to_openai_tool(tool)["function"]["name"] for tool in tools])
             return self
 
     def reply(i: int, step: Mapping[str, Any] | Sequence[Mapping[str, Any]] | str) -> AIMessage:

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Framework adapters, each its own distribution under integrations/, installed beside the core.
 INTEGRATIONS := $(patsubst %/pyproject.toml,%,$(wildcard integrations/*/pyproject.toml))
 
-.PHONY: demo test lint typecheck system-deps bench bench-security meta-schema clean
+.PHONY: demo quickstart test lint typecheck system-deps bench bench-security meta-schema clean
 
 $(STAMP): pyproject.toml $(wildcard integrations/*/pyproject.toml)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or run: make PYTHON=python3 ...)"; exit 1; }
@@ -22,6 +22,9 @@ $(BENCH_STAMP): $(STAMP) benchmarks/agentdojo/requirements.txt
 	@touch $(BENCH_STAMP)
 
 demo: $(STAMP)
+	$(BIN)/python examples/langchain_support_agent.py
+
+quickstart: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
 lint: $(STAMP)

@@ -10,7 +10,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -197,24 +197,38 @@ class TenantDirectory:
         )
 
 
-def scripted_chat_model(tool_calls: Iterable[Mapping[str, Any]]) -> Any:
-    """A LangChain chat model that answers each call with the next scripted tool call
-    (``{"name": ..., "args": {...}}``): a stand-in for a model endpoint, which supports
-    ``bind_tools`` and so ``with_structured_output``. Needs ``langchain-core``."""
+def scripted_chat_model(tool_calls: Iterable[Mapping[str, Any] | Sequence[Mapping[str, Any]] | str]) -> Any:
+    """A LangChain chat model that answers each call with the next scripted reply: a tool call
+    (``{"name": ..., "args": {...}}``, optionally with an ``"id"``), a list of them (parallel calls in
+    one message) or a string (a final answer without tool calls). A stand-in for a model endpoint:
+    it supports ``bind_tools`` (so ``with_structured_output`` and ``create_agent``) and keeps the
+    names of the tools it was shown, per call, in ``model.shown_tools``. Needs ``langchain-core``."""
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
     from langchain_core.messages import AIMessage
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+    from pydantic import Field
 
     class _ScriptedToolModel(GenericFakeChatModel):
+        shown_tools: list[list[str]] = Field(default_factory=list)
+
         def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+            self.shown_tools.append([convert_to_openai_tool(tool)["function"]["name"] for tool in tools])
             return self
 
-    replies = iter(
-        [
-            AIMessage(content="", tool_calls=[{"name": c["name"], "args": dict(c["args"]), "id": f"s{i}"}])
-            for i, c in enumerate(tool_calls)
-        ]
-    )
-    return _ScriptedToolModel(messages=replies)
+    def reply(i: int, step: Mapping[str, Any] | Sequence[Mapping[str, Any]] | str) -> AIMessage:
+        if isinstance(step, str):
+            return AIMessage(content=step)
+        calls = [step] if isinstance(step, Mapping) else list(step)
+        ids = [f"s{i}"] if isinstance(step, Mapping) else [f"s{i}.{j}" for j in range(len(calls))]
+        return AIMessage(
+            content="",
+            tool_calls=[
+                {"name": c["name"], "args": dict(c["args"]), "id": c.get("id", default)}
+                for c, default in zip(calls, ids, strict=True)
+            ],
+        )
+
+    return _ScriptedToolModel(messages=iter([reply(i, step) for i, step in enumerate(tool_calls)]))
 
 
 def _free_port() -> int:

@@ -1,0 +1,111 @@
+"""Provenance from LangChain messages: each message of a run reaches the session's ledger once.
+
+Human and system text is trusted; a tool's output goes to ``observe_result`` (untrusted unless the
+schema declares the tool a system of record); any other message with text (another agent's,
+a framework's) is untrusted. The model's own messages are not evidence of anything and are skipped:
+its tool calls are what the guard checks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+
+import intentguard as ig
+
+__all__ = ["MessageFeed", "messages_of", "output_of"]
+
+_LIMIT = 4096  # keys remembered; an evicted message seen again is observed again, which only adds origins
+
+
+def messages_of(state: Any) -> Sequence[Any]:
+    """The messages in a LangGraph state: an agent state dict, a bare list, or a model with ``messages``."""
+    if isinstance(state, dict):
+        found = state.get("messages", ())
+    elif isinstance(state, list | tuple):
+        found = state
+    else:
+        found = getattr(state, "messages", ())
+    return found if isinstance(found, list | tuple) else ()
+
+
+def output_of(message: ToolMessage) -> Any:
+    """What a tool returned, as the ledger reads it: the content string (JSON is parsed by the
+    ledger for system-of-record tools), or the text of a list of content blocks."""
+    return message.content if isinstance(message.content, str) else message.text
+
+
+def _key(message: Any) -> str:
+    if isinstance(message, ToolMessage):
+        # Keyed by the call: the output the middleware observed as the tool returned it is the same
+        # message the graph later adds to its state (with a fresh message id).
+        return f"tool:{message.tool_call_id}"
+    if message.id:
+        return f"id:{message.id}"
+    return f"{message.type}:{hash(message.text)}"
+
+
+class MessageFeed:
+    """Feeds a session the messages of its run, each once (bounded memory, thread-safe).
+
+    A state's messages normally only grow, so after the first full pass only the new tail is
+    read; a state whose history was rewritten (trimmed, summarised) is read again in full.
+    """
+
+    def __init__(self, session: ig.Session) -> None:
+        self._session = session
+        self._seen: dict[str, None] = {}
+        self._lock = threading.Lock()
+        self._count = 0  # how long the last state was, and the key of its last message
+        self._last = ""
+
+    def feed(self, messages: Sequence[Any], *, system: Any = None) -> None:
+        """Observe every message of ``messages`` (and the ``system`` message) not observed before."""
+        # Held while observing: a parallel call must not check against a message that another
+        # thread has claimed but not yet put into the ledger.
+        with self._lock:
+            if system is not None:
+                self._take((system,))
+            count = len(messages)
+            start = self._count
+            if not (0 < start <= count and self._last == _key(messages[start - 1])):
+                start = 0
+            self._take(messages[start:] if start else messages)
+            if count:
+                self._count = count
+                self._last = _key(messages[-1])
+
+    def output(self, message: ToolMessage) -> None:
+        """Observe a tool's output as it comes back, before the graph adds it to the state."""
+        with self._lock:
+            self._take((message,))
+
+    def mark(self, call_id: str | None) -> None:
+        """Remember that the result for ``call_id`` is the guard's own refusal, never to be observed."""
+        with self._lock:
+            self._add(f"tool:{call_id}")
+
+    def _take(self, messages: Iterable[Any]) -> None:
+        for message in messages:
+            if not isinstance(message, BaseMessage) or isinstance(message, AIMessage):
+                continue
+            key = _key(message)
+            if key in self._seen:
+                continue
+            self._add(key)
+            if isinstance(message, ToolMessage):
+                self._session.observe_result(message.tool_call_id, message.name or "", output_of(message))
+            elif isinstance(message, HumanMessage):
+                self._session.observe(message.text, source=ig.Source.USER)
+            elif isinstance(message, SystemMessage):
+                self._session.observe(message.text, source=ig.Source.SYSTEM)
+            elif message.text:
+                self._session.observe(message.text, source=ig.Source.AGENT, origin=f"message:{message.type}")
+
+    def _add(self, key: str) -> None:
+        if len(self._seen) >= _LIMIT:
+            self._seen.pop(next(iter(self._seen)))
+        self._seen[key] = None

@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "AsyncConfirmationHandler": "intentguard.gates",
     "AuditRecord": "intentguard.audit",
     "AuditSink": "intentguard.audit",
+    "AuditTrailError": "intentguard.errors",
     "CallbackHandler": "intentguard.gates",
     "Clock": "intentguard.clock",
     "ConfigurationError": "intentguard.errors",
@@ -55,15 +56,18 @@ _EXPORTS: dict[str, str] = {
     "Problem": "intentguard.errors",
     "Reason": "intentguard.decision",
     "ReasonCode": "intentguard.decision",
+    "RedisStreamSink": "intentguard.audit",
     "ResolvedIntent": "intentguard.replay",
     "Rule": "intentguard.resolvers",
     "RuleResolver": "intentguard.resolvers",
     "Session": "intentguard.session",
     "Source": "intentguard.provenance",
+    "SqliteSink": "intentguard.audit",
     "Stage": "intentguard.pipeline",
     "SystemClock": "intentguard.clock",
     "ToolCall": "intentguard.pipeline",
     "Trace": "intentguard.replay",
+    "TrailReport": "intentguard.audit",
     "Trust": "intentguard.provenance",
     "Verdict": "intentguard.pipeline",
     "deny_all": "intentguard.gates",
@@ -73,6 +77,7 @@ _EXPORTS: dict[str, str] = {
     "read_traces": "intentguard.replay",
     "replay_trace": "intentguard.replay",
     "to_duration": "intentguard.clock",
+    "verify_trail": "intentguard.audit",
 }
 
 __all__ = [
@@ -87,6 +92,7 @@ __all__ = [
     "AsyncConfirmationHandler",
     "AuditRecord",
     "AuditSink",
+    "AuditTrailError",
     "CallbackHandler",
     "Clock",
     "ConfigurationError",
@@ -118,15 +124,18 @@ __all__ = [
     "Problem",
     "Reason",
     "ReasonCode",
+    "RedisStreamSink",
     "ResolvedIntent",
     "Rule",
     "RuleResolver",
     "Session",
     "Source",
+    "SqliteSink",
     "Stage",
     "SystemClock",
     "ToolCall",
     "Trace",
+    "TrailReport",
     "Trust",
     "Verdict",
     "deny_all",
@@ -136,6 +145,7 @@ __all__ = [
     "read_traces",
     "replay_trace",
     "to_duration",
+    "verify_trail",
 ]
 
 
@@ -154,11 +164,20 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from intentguard.approvals import ApprovalQueue, ApprovalState
-    from intentguard.audit import AuditRecord, AuditSink, JsonlSink
+    from intentguard.audit import (
+        AuditRecord,
+        AuditSink,
+        JsonlSink,
+        RedisStreamSink,
+        SqliteSink,
+        TrailReport,
+        verify_trail,
+    )
     from intentguard.clock import Clock, SystemClock, to_duration
     from intentguard.decision import ALLOW, Decision, Effect, Reason, ReasonCode
     from intentguard.errors import (
         ApprovalError,
+        AuditTrailError,
         ConfigurationError,
         ConfirmationRequired,
         DecisionError,

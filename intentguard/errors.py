@@ -9,6 +9,7 @@
     │   ├── GrantWideningError       an attenuation asked for more than the grant holds
     │   ├── ApprovalError            an approval request cannot be stored, decided or read as asked
     │   └── MissingExtraError        an optional feature's extra is not installed
+    ├── AuditTrailError              an audit trail is torn, damaged or held: an operator must look
     └── DecisionError                a check did not ALLOW (``.decision``)
         ├── Denied                   the decision is DENY
         └── ConfirmationRequired     the decision is CONFIRM: a human must approve first
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApprovalError",
+    "AuditTrailError",
     "ConfigurationError",
     "ConfirmationRequired",
     "DecisionError",
@@ -104,6 +106,12 @@ class MissingExtraError(ConfigurationError, ImportError):
         super().__init__(
             f"{feature} needs the {module!r} package; install it with `pip install 'intentguard[{extra}]'`."
         )
+
+
+class AuditTrailError(IntentguardError):
+    """An audit trail cannot be continued as it stands: its last record is torn or damaged, records
+    are missing from its end, or another writer holds it. The message names the file and line and
+    says what to do; ``intentguard audit verify`` shows the whole picture."""
 
 
 class DecisionError(IntentguardError):

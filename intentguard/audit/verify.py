@@ -130,8 +130,11 @@ def _why(exc: Exception) -> str:
     return str(exc)
 
 
-def _span(first: int, last: int) -> str:
-    return f"record {first}" if first == last else f"records {first}-{last}"
+def _span(first: int, last: int, verb: str = "") -> str:
+    """``record 3 is`` / ``records 3-5 are`` (``verb`` is given in its plural form)."""
+    singular = {"are": "is", "were": "was"}.get(verb, verb)
+    text = f"record {first} {singular}" if first == last else f"records {first}-{last} {verb}"
+    return text.rstrip()
 
 
 def _analyse(
@@ -162,7 +165,7 @@ def _analyse(
     notes: list[str] = []
     if entries and trimmed_start and entries[0].pos > 1:
         notes.append(
-            f"the trail starts at record {entries[0].pos}: {_span(1, entries[0].pos - 1)} were trimmed or "
+            f"the trail starts at record {entries[0].pos}: {_span(1, entries[0].pos - 1, 'were')} trimmed or "
             "removed from the start (verify cannot tell which)"
         )
     problems.extend(_head_problems(entries, head, need_head, notes, total))
@@ -209,7 +212,7 @@ def _chain_problems(entries: list[_Entry], trimmed_start: bool) -> Iterator[Trai
         return
     first = chain[positions[0]]
     if first.pos > 1 and not trimmed_start:
-        message = f"{_span(1, first.pos - 1)} before it are missing: removed from the start"
+        message = f"{_span(1, first.pos - 1, 'are')} missing before it: removed from the start"
         yield TrailProblem(Fault.MISSING, first.pos, first.where, message, first.index)
     elif first.pos == 1 and first.prev != GENESIS:
         message = "the first record's prev is not the genesis value: it was changed or spliced in"
@@ -217,7 +220,7 @@ def _chain_problems(entries: list[_Entry], trimmed_start: bool) -> Iterator[Trai
     for before, after in itertools.pairwise(positions):
         earlier, later = chain[before], chain[after]
         if after > before + 1:
-            message = f"{_span(before + 1, after - 1)} before it are missing (deleted)"
+            message = f"{_span(before + 1, after - 1, 'are')} missing before it (deleted)"
             yield TrailProblem(Fault.MISSING, after, later.where, message, later.index)
         elif later.prev != earlier.digest:
             message = f"its hash is not the prev that record {after} ({later.where}) carries"
@@ -231,11 +234,11 @@ def _head_problems(
     top = last.pos if last is not None else 0
     if head is None:
         if need_head and entries:
-            message = "no head: records removed from the end cannot be detected (pass --no-head to accept that)"
+            message = "records removed from the end cannot be detected without it (pass --no-head to accept that)"
             yield TrailProblem(Fault.NO_HEAD, None, "head", message, end + 1)
         return
     if head.pos > top:
-        message = f"{_span(top + 1, head.pos)} are missing from the end: the head says record {head.pos} was written"
+        message = f"{_span(top + 1, head.pos, 'are')} missing from the end: the head says record {head.pos} was written"
         yield TrailProblem(Fault.TRUNCATED, top + 1, "end of trail", message, end)
         return
     match = next((e for e in entries if e.pos == head.pos), None)

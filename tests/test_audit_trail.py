@@ -80,7 +80,7 @@ def test_a_damaged_last_line_is_refused(tmp_path: Path, refund_schema: ig.Intent
     write_trail(ig.JsonlSink(path), refund_schema, calls=2)
     with path.open("ab") as file:
         file.write(b"not a record\n")
-    with pytest.raises(ig.AuditTrailError, match="line 3 of audit trail .* is not an audit record"):
+    with pytest.raises(ig.AuditTrailError, match=r"line 3 of audit trail .* is not an audit record"):
         ig.JsonlSink(path)
 
 
@@ -190,9 +190,15 @@ def test_build_record_lines_match_pydantic() -> None:
         "tool": "t",
         "args_sha256": "0" * 64,
         "effect": "DENY",
-        "reasons": [("X", "ünïcode \"quoted\" sentence")],
+        "reasons": [("X", 'ünïcode "quoted" sentence')],
         "score": 0.25,
-        "approval": {"request": "q", "approver": "al", "approved": False, "note_sha256": "1" * 64, "args_sha256": "2" * 64},
+        "approval": {
+            "request": "q",
+            "approver": "al",
+            "approved": False,
+            "note_sha256": "1" * 64,
+            "args_sha256": "2" * 64,
+        },
     }
     record = build_record(jti="j", iat=1, toe=2.5, txn="t", aud="a", sub="s", event=event, pos=1, prev=GENESIS)
     assert AuditRecord.model_validate_json(record.to_json()).model_dump_json() == record.to_json()

@@ -113,7 +113,7 @@ def test_a_failing_sqlite_batch_is_rolled_back(tmp_path: Path, refund_schema: ig
     path = tmp_path / "audit.db"
     sink = ig.SqliteSink(path)
     write_trail(sink, refund_schema, calls=2)
-    reopened = ig.SqliteSink(path)
+    reopened = ig.SqliteSink(path, busy_timeout=0)
     errors: list[BaseException] = []
     guard = ig.Guard(
         schemas=[refund_schema],
@@ -127,7 +127,6 @@ def test_a_failing_sqlite_batch_is_rolled_back(tmp_path: Path, refund_schema: ig
     # Another connection holds the write lock longer than this sink waits: the batch fails whole.
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
-    reopened._connection().execute("PRAGMA busy_timeout = 0")
     session.check(ig.ToolCall("search_kb", {"query": "x"}))
     guard.flush()
     blocker.execute("ROLLBACK")

@@ -31,10 +31,12 @@ if TYPE_CHECKING:
     from intentguard.gates import Approval
     from intentguard.session import Session
 
-__all__ = ["MAX_BATCH", "AuditSink", "AuditWriter", "BatchAuditSink", "SinkErrorHandler"]
+__all__ = ["MAX_BATCH", "YIELD_AFTER", "AuditSink", "AuditWriter", "BatchAuditSink", "SinkErrorHandler"]
 
 MAX_BATCH = 512
 """The most records one batch hands to a sink."""
+YIELD_AFTER = 0.0005
+"""Seconds of record building after which the writer thread lets other threads run."""
 
 _log = logging.getLogger("intentguard.audit")
 
@@ -122,13 +124,16 @@ class AuditWriter:
     def _drain(self, *, yield_between: bool) -> None:
         with self._drain_lock:
             pending = self._pending
+            busy_since = time.perf_counter()
             while pending:
                 batch: list[AuditRecord] = []
                 while pending and len(batch) < MAX_BATCH:
-                    if yield_between:
-                        # Building a record holds the GIL for tens of microseconds; hand it back between
-                        # records so a thread waiting in session.check is not kept for a switch interval.
+                    if yield_between and time.perf_counter() - busy_since >= YIELD_AFTER:
+                        # Building records holds the GIL; hand it back every YIELD_AFTER seconds so a
+                        # thread waiting in session.check is not kept for a whole switch interval (5 ms).
+                        # Not after every record: a sleep(0) costs tens of microseconds of timer slack.
                         time.sleep(0)
+                        busy_since = time.perf_counter()
                     entry = pending.popleft()
                     try:
                         batch.append(self._build(entry))

@@ -202,3 +202,27 @@ def test_build_record_lines_match_pydantic() -> None:
     }
     record = build_record(jti="j", iat=1, toe=2.5, txn="t", aud="a", sub="s", event=event, pos=1, prev=GENESIS)
     assert AuditRecord.model_validate_json(record.to_json()).model_dump_json() == record.to_json()
+
+
+def test_a_head_file_that_cannot_be_written_is_logged(
+    tmp_path: Path, refund_schema: ig.IntentSchema, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The records are written even when the head file cannot be; the failure is logged, never silent."""
+    path = tmp_path / "audit.jsonl"
+    sink = ig.JsonlSink(path)
+    Path(str(path) + ".head").mkdir()
+    assert repr(sink) == f"JsonlSink({str(path)!r})"
+    with caplog.at_level(logging.ERROR, logger="intentguard.audit"):
+        write_trail(sink, refund_schema, calls=2)
+    assert "cannot update its head file" in caplog.text
+    assert verify_jsonl(path, use_head=False).ok
+
+
+def test_a_validated_record_serialises_itself(guard: ig.Guard, session: ig.Session) -> None:
+    """A record made by validation (not read from a line) still gives the line and hash the writer would."""
+    with capture_decisions(guard) as captured:
+        session.check(ig.ToolCall("lookup_order", {"order_id": "A123"}))
+    built = captured.records[0]
+    validated = AuditRecord.model_validate(built.model_dump())
+    assert validated.to_json() == built.to_json()
+    assert validated.digest() == built.digest()

@@ -252,3 +252,55 @@ def test_sqlite_without_the_table_is_a_usage_error(database: Path, capsys: pytes
     """Naming a table the database does not hold exits 2 and says to use --table."""
     assert main(["audit", "verify", str(database), "--table", "other"]) == 2
     assert "--table" in capsys.readouterr().err
+
+
+def test_changed_first_prev_is_named(trail: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The first record must link to the genesis value; a changed link there is reported on line 1."""
+    lines = lines_of(trail)
+    lines[0] = lines[0].replace(b'"prev":"' + b"0" * 64, b'"prev":"' + b"1" * 64)
+    trail.write_bytes(b"".join(lines))
+    code, out = verify(trail, capsys)
+    assert code == 1
+    assert out[1] == (
+        "  record 1 (line 1): modified: the first record's prev is not the genesis value: it was changed or spliced in"
+    )
+
+
+def test_records_after_the_head_are_noted(trail: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Records written after the head's last update (a writer that stopped mid-batch) chain, and are noted."""
+    head = Path(str(trail) + ".head")
+    first = json.loads(lines_of(trail)[0])
+    digest = __import__("hashlib").sha256(lines_of(trail)[3].rstrip(b"\n")).hexdigest()
+    head.write_text(json.dumps({"pos": 4, "digest": digest}), encoding="utf-8")
+    code, out = verify(trail, capsys)
+    assert first["pos"] == 1
+    assert code == 0
+    assert out[1].startswith("  note: records 5-6 came after the head's last update")
+
+
+def test_a_line_that_is_not_utf8_is_malformed(trail: Path) -> None:
+    """Bytes that are not UTF-8 make a malformed line, never a crash."""
+    lines = lines_of(trail)
+    lines[4] = b"\xff\xfe\n"
+    trail.write_bytes(b"".join(lines))
+    report = verify_jsonl(trail)
+    assert [(p.fault, p.where) for p in report.problems] == [(Fault.MALFORMED, "line 5"), (Fault.MISSING, "line 6")]
+
+
+def test_sqlite_digest_and_number_columns_are_checked(database: Path) -> None:
+    """A row whose digest column or number disagrees with its line is a mismatch."""
+    from intentguard.audit import verify_sqlite
+
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE audit SET digest = 'x' WHERE pos = 2")
+        db.execute("UPDATE audit SET pos = 60 WHERE pos = 6")
+    report = verify_sqlite(database)
+    messages = [str(problem) for problem in report.problems]
+    assert "record 2 (row 2): mismatch: the digest column is not the line's" in messages
+    assert "record 6 (row 60): mismatch: the row is numbered 60" in messages
+
+
+def test_unreachable_redis_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """A Redis URL nobody answers on exits 2 and names the stream and URL."""
+    assert main(["audit", "verify", "redis://127.0.0.1:1/0", "--stream", "s"]) == 2
+    assert "cannot read audit stream 's' at 'redis://127.0.0.1:1/0'" in capsys.readouterr().err

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from intentguard.audit.jsonl import Head, read_head
 from intentguard.audit.record import GENESIS, AuditRecord
 from intentguard.audit.sqlite import COLUMNS, check_table_name, columns_of
@@ -121,13 +123,10 @@ class _Entry:
     digest: str
 
 
-def _why(exc: Exception) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        location = ".".join(str(part) for part in first.get("loc", ())) or "the line"
-        return f"{location}: {first.get('msg', 'invalid')}"
-    return str(exc)
+def _why(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    location = ".".join(str(part) for part in first["loc"]) or "the line"
+    return f"{location}: {first['msg']}"
 
 
 def _span(first: int, last: int, verb: str = "") -> str:
@@ -152,7 +151,7 @@ def _analyse(
             continue
         try:
             record = AuditRecord.from_line(item.line)
-        except ValueError as exc:
+        except ValidationError as exc:
             problems.append(
                 TrailProblem(Fault.MALFORMED, None, item.where, f"not an audit record ({_why(exc)})", index)
             )

@@ -44,8 +44,8 @@ WAIT = 60.0
 
 
 def run_until_killed(path: Path, records: int) -> int:
-    """Start a writer, wait (bounded) until it reports at least ``records`` flushed, SIGKILL it at once;
-    returns how many records it reported flushed."""
+    """Start a writer, wait (bounded) until it reports at least ``records`` flushed, then SIGKILL it as
+    soon as it starts writing again; returns how many records it reported flushed."""
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(path), str(REFUND)],
         stdout=subprocess.PIPE,
@@ -65,6 +65,10 @@ def run_until_killed(path: Path, records: int) -> int:
                 if not line:
                     pytest.fail(f"the writer exited early: {child.stderr.read().decode() if child.stderr else ''}")
                 flushed = int(line)
+            # Kill the moment the file grows again: most likely while the next batch is being written.
+            size = path.stat().st_size
+            while path.stat().st_size == size and child.poll() is None and time.monotonic() < deadline:
+                pass
         child.send_signal(signal.SIGKILL)
     finally:
         child.kill()

@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "AsyncConfirmationHandler": "intentguard.gates",
     "AuditRecord": "intentguard.audit",
     "AuditSink": "intentguard.audit",
+    "AuditTrailError": "intentguard.errors",
     "CallbackHandler": "intentguard.gates",
     "ChainVerdict": "intentguard.tokens",
     "Clock": "intentguard.clock",
@@ -66,6 +67,7 @@ _EXPORTS: dict[str, str] = {
     "Reason": "intentguard.decision",
     "ReasonCode": "intentguard.decision",
     "RedisRegistry": "intentguard.registry",
+    "RedisStreamSink": "intentguard.audit",
     "RegistryError": "intentguard.errors",
     "ResolvedIntent": "intentguard.replay",
     "Rule": "intentguard.resolvers",
@@ -76,12 +78,14 @@ _EXPORTS: dict[str, str] = {
     "Session": "intentguard.session",
     "SessionRegistry": "intentguard.registry",
     "Source": "intentguard.provenance",
+    "SqliteSink": "intentguard.audit",
     "Stage": "intentguard.pipeline",
     "SystemClock": "intentguard.clock",
     "TenantContext": "intentguard.tenancy",
     "TenantContextProvider": "intentguard.tenancy",
     "ToolCall": "intentguard.pipeline",
     "Trace": "intentguard.replay",
+    "TrailReport": "intentguard.audit",
     "Trust": "intentguard.provenance",
     "Verdict": "intentguard.pipeline",
     "deny_all": "intentguard.gates",
@@ -92,6 +96,7 @@ _EXPORTS: dict[str, str] = {
     "replay_trace": "intentguard.replay",
     "to_duration": "intentguard.clock",
     "verify_chain": "intentguard.tokens",
+    "verify_trail": "intentguard.audit",
 }
 
 __all__ = [
@@ -106,6 +111,7 @@ __all__ = [
     "AsyncConfirmationHandler",
     "AuditRecord",
     "AuditSink",
+    "AuditTrailError",
     "CallbackHandler",
     "ChainVerdict",
     "Clock",
@@ -148,6 +154,7 @@ __all__ = [
     "Reason",
     "ReasonCode",
     "RedisRegistry",
+    "RedisStreamSink",
     "RegistryError",
     "ResolvedIntent",
     "Rule",
@@ -158,12 +165,14 @@ __all__ = [
     "Session",
     "SessionRegistry",
     "Source",
+    "SqliteSink",
     "Stage",
     "SystemClock",
     "TenantContext",
     "TenantContextProvider",
     "ToolCall",
     "Trace",
+    "TrailReport",
     "Trust",
     "Verdict",
     "deny_all",
@@ -174,6 +183,7 @@ __all__ = [
     "replay_trace",
     "to_duration",
     "verify_chain",
+    "verify_trail",
 ]
 
 
@@ -192,11 +202,20 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from intentguard.approvals import ApprovalQueue, ApprovalState
-    from intentguard.audit import AuditRecord, AuditSink, JsonlSink
+    from intentguard.audit import (
+        AuditRecord,
+        AuditSink,
+        JsonlSink,
+        RedisStreamSink,
+        SqliteSink,
+        TrailReport,
+        verify_trail,
+    )
     from intentguard.clock import Clock, SystemClock, to_duration
     from intentguard.decision import ALLOW, Decision, Effect, Reason, ReasonCode
     from intentguard.errors import (
         ApprovalError,
+        AuditTrailError,
         ConfigurationError,
         ConfirmationRequired,
         DecisionError,

@@ -6,6 +6,7 @@
     intentguard replay TRACES.jsonl --schemas DIR --out DECISIONS.jsonl [--resolver MODULE:FUNC]
                        [--audit FILE] [--skip-bad]
     intentguard report AUDIT.jsonl... -o FILE [--format html|md|json] [--schemas DIR]
+    intentguard audit verify FILE|DB|redis://... [--no-head] [--table NAME] [--stream KEY]
 
 Each subcommand is one function, ``_NAME(args) -> int``, registered by its own
 ``_add_NAME(commands)`` through ``_add_command`` and called from ``_build_parser``. It
@@ -107,6 +108,7 @@ def _build_parser() -> _Parser:
     _add_validate(commands)
     _add_replay(commands)
     _add_report(commands)
+    _add_audit(commands)
     return parser
 
 
@@ -471,3 +473,53 @@ def _report(args: argparse.Namespace) -> int:
         f"{total.left_intent} left their intent; {form} report in {args.out}",
     )
     return EXIT_OK
+
+
+# --- audit --------------------------------------------------------------------------------
+
+_AUDIT_EXIT_CODES = """\
+exit codes:
+  0  the trail is an unbroken chain (and matches its head)
+  1  the trail is broken: each problem is listed as `record N (line L): what is wrong`
+  2  usage error: bad arguments, a trail that does not exist or cannot be read
+"""
+
+
+def _add_audit(commands: argparse._SubParsersAction[_Parser]) -> None:
+    audit = _add_command(commands, "audit", _audit, help="audit trails", description="Work with audit trails.")
+    actions = audit.add_subparsers(title="audit commands", metavar="COMMAND")
+    sub = _add_command(
+        actions,
+        "verify",
+        _audit_verify,
+        help="check an audit trail's hash chain",
+        description=(
+            "Check a JSONL audit trail (and its FILE.head), a SQLite audit database or a Redis stream "
+            "(redis://host:port/db): every record valid, numbered and chained; nothing torn, modified, "
+            "deleted, inserted, reordered or cut from the end. See docs/audit.md."
+        ),
+        exit_codes=_AUDIT_EXIT_CODES,
+    )
+    sub.add_argument("trail", metavar="TRAIL", help="a .jsonl trail, a SQLite database, or a redis:// URL")
+    sub.add_argument("--no-head", action="store_true", help="JSONL: check the chain alone, without FILE.head")
+    sub.add_argument("--table", default="audit", help="SQLite: the audit table (default: audit)")
+    sub.add_argument("--stream", default="intentguard:audit", help="Redis: the stream key")
+
+
+def _audit(args: argparse.Namespace) -> int:
+    raise _UsageError("name an audit command, e.g. `intentguard audit verify FILE`")
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from intentguard.audit.verify import verify_trail
+    from intentguard.errors import AuditTrailError, ConfigurationError
+
+    if not args.trail.startswith(("redis://", "rediss://", "unix://")) and not Path(args.trail).is_file():
+        raise _UsageError(f"audit trail {args.trail!r} does not exist or is not a file")
+    try:
+        report = verify_trail(args.trail, use_head=not args.no_head, table=args.table, stream=args.stream)
+    except (AuditTrailError, ConfigurationError, OSError) as exc:
+        raise _UsageError(str(exc)) from exc
+    for line in report.lines():
+        _write(sys.stdout, line)
+    return EXIT_OK if report.ok else EXIT_INVALID

@@ -12,6 +12,7 @@
     │   ├── InvalidAuditTrail        an audit trail given to a report is unreadable (``.problems``)
     │   └── RegistryError            the session registry cannot be opened, reached or written
     │       └── InvalidEvent         a security event (CAEP) is unknown or malformed: nothing was revoked
+    ├── AuditTrailError              an audit trail is torn, damaged or held: an operator must look
     └── DecisionError                a check did not ALLOW (``.decision``)
         ├── Denied                   the decision is DENY
         └── ConfirmationRequired     the decision is CONFIRM: a human must approve first
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApprovalError",
+    "AuditTrailError",
     "ConfigurationError",
     "ConfirmationRequired",
     "DecisionError",
@@ -128,6 +130,12 @@ class RegistryError(ConfigurationError):
 
 class InvalidEvent(RegistryError):
     """A security event (an OpenID CAEP SET) is of an unknown type or malformed; nothing was revoked."""
+
+
+class AuditTrailError(IntentguardError):
+    """An audit trail cannot be continued as it stands: its last record is torn or damaged, records
+    are missing from its end, or another writer holds it. The message names the file and line and
+    says what to do; ``intentguard audit verify`` shows the whole picture."""
 
 
 class DecisionError(IntentguardError):

@@ -167,7 +167,7 @@ def test_args_digest_is_total(args: dict[object, object]) -> None:
 def test_record_is_frozen_and_strict() -> None:
     """Audit records reject unknown fields and cannot be modified after creation."""
     data = json.loads(
-        '{"jti":"j","iat":1,"toe":1.0,"txn":"t","aud":"a","sub":"s","events":{},"prev":"' + GENESIS + '"}'
+        '{"jti":"j","iat":1,"toe":1.0,"txn":"t","aud":"a","sub":"s","events":{},"pos":1,"prev":"' + GENESIS + '"}'
     )
     record = AuditRecord.model_validate(data)
     with pytest.raises(ValueError, match="frozen"):

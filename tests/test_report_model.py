@@ -71,7 +71,8 @@ def test_hijacked_run_leaves_its_intent_at_the_first_call_outside_it(report: Rep
 
 
 def test_confirmations_name_who_answered_and_what_came_of_it(report: Report) -> None:
-    """A CONFIRM and the person's answer are one call; denied and approved answers keep the approver and note."""
+    """A CONFIRM and the person's answer are one call; denied and approved answers keep the approver (notes are
+    only hashed in the trail, so no report shows them)."""
     hijacked, billing, inbox = report.sessions[1], report.sessions[2], report.sessions[3]
     [denied] = hijacked.confirmations
     assert (denied.seq, denied.tool, denied.approver, denied.outcome) == (
@@ -81,9 +82,8 @@ def test_confirmations_name_who_answered_and_what_came_of_it(report: Report) -> 
         "denied",
     )
     assert [reason.code for reason in denied.asked_because] == ["UNTRUSTED_INSTRUCTION"]
-    assert denied.note == "not part of a refund"
     [paid] = billing.confirmations
-    assert (paid.approver, paid.outcome, paid.note) == ("dana@globex.example", "denied", "the bill says 120.00")
+    assert (paid.approver, paid.outcome) == ("dana@globex.example", "denied")
     [digest] = inbox.confirmations
     assert (digest.approver, digest.outcome) == ("erin@globex.example", "approved")
     call = inbox.calls[-1]
@@ -182,6 +182,7 @@ def _write_scored(path: Path, scores: list[float], *, session: str = "s-1", tena
                     "score": score,
                     "approval": None,
                 },
+                pos=seq + 1,
                 prev=prev,
             )
             out.write(record.to_json() + "\n")

@@ -1,7 +1,7 @@
 """The report as one self-contained HTML file: inline CSS, plots as inline PNGs, no script, no URL.
 
 Every value from a record goes through :func:`html.escape`: tool names, reasons (which quote
-injected text), notes and ids are attacker-reachable. A Content-Security-Policy that allows
+injected text) and ids are attacker-reachable. A Content-Security-Policy that allows
 no script and no fetch backs that up. Needs the ``[report]`` extra (matplotlib) for plots.
 """
 
@@ -195,11 +195,11 @@ def _session(session: SessionReport, report: Report, *, plotted: bool) -> str:
         rows = [
             f"<tr><td class='num'>{item.seq}</td><td>{_e(item.tool)}</td>"
             f"<td>{_names([reason.code for reason in item.asked_because])}</td>"
-            f"<td>{_e(item.approver or 'nobody')}</td><td>{_e(item.outcome)}</td><td>{_e(item.note)}</td></tr>"
+            f"<td>{_e(item.approver or 'nobody')}</td><td>{_e(item.outcome)}</td></tr>"
             for item in session.confirmations
         ]
         parts += ["<h3>Confirmations</h3>"]
-        parts.append(_table(["call", "tool", "asked because", "approver", "outcome", "note"], rows))
+        parts.append(_table(["call", "tool", "asked because", "approver", "outcome"], rows))
     parts += ["<h3>Timeline</h3>", _timeline(session), "</section>"]
     return "\n".join(parts)
 

@@ -130,7 +130,6 @@ def _session(session: SessionReport) -> dict[str, Any]:
                 "asked_because": _reasons(item.asked_because),
                 "approver": item.approver,
                 "outcome": item.outcome,
-                "note": item.note,
             }
             for item in session.confirmations
         ],
@@ -157,7 +156,6 @@ def _call(call: Call) -> dict[str, Any]:
         else {
             "approver": call.approver,
             "approved": call.approved,
-            "note": call.note,
             "reasons": _reasons(call.final_reasons),
         },
         "args_sha256": call.args_sha256,

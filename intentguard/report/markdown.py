@@ -1,6 +1,6 @@
 """The report as Markdown: for pull requests, tickets and terminals.
 
-Every value from a record is escaped: tool names, reasons and notes are attacker-reachable
+Every value from a record is escaped: tool names and reasons are attacker-reachable
 text, and must read as text, never as a link, an image, a table cell boundary or HTML.
 """
 
@@ -142,7 +142,7 @@ def _session(session: SessionReport) -> list[str]:
     if session.confirmations:
         out += ["", "### Confirmations", ""]
         out += _table(
-            ["call", "tool", "asked because", "approver", "outcome", "note"],
+            ["call", "tool", "asked because", "approver", "outcome"],
             (
                 [
                     item.seq,
@@ -150,7 +150,6 @@ def _session(session: SessionReport) -> list[str]:
                     _names([reason.code for reason in item.asked_because]),
                     md(item.approver or "nobody"),
                     md(item.outcome),
-                    md(item.note),
                 ]
                 for item in session.confirmations
             ),

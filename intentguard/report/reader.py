@@ -42,7 +42,6 @@ class TrailApproval(_Tolerant):
 
     approver: str
     approved: bool
-    note: str = ""
     args_sha256: str = ""
 
 

@@ -1,7 +1,7 @@
 """The timeline of one session: each attempted call, the guard's answer, and a person's if asked.
 
 A CONFIRM is followed in the trail by a second decision for the same call carrying the
-person's answer (approver, approved, note); the two become one :class:`Call`, so a
+person's answer (approver, approved); the two become one :class:`Call`, so a
 timeline counts attempts, not records.
 """
 
@@ -54,7 +54,6 @@ class Call:
     """True when this call took the run outside its intent (see the module docstring)."""
     approver: str | None = None
     approved: bool | None = None
-    note: str = ""
     final_effect: str = ""
     """The effect after the person's answer (or ``effect`` when nobody was asked)."""
     final_reasons: tuple[TrailReason, ...] = ()
@@ -73,7 +72,6 @@ class Confirmation:
     approver: str | None
     outcome: str
     """``approved``, ``denied``, ``approved, then denied on recheck`` or ``unanswered``."""
-    note: str
 
 
 def build_calls(entries: Iterable[Entry], planned_tools: Mapping[str, str] | None, narrow: float) -> list[Call]:
@@ -145,7 +143,6 @@ def _with_answer(call: Call, entry: Entry) -> Call:
         call,
         approver=approval.approver,
         approved=approval.approved,
-        note=approval.note,
         final_effect=event.effect,
         final_reasons=tuple(event.reasons),
         score=max(call.score, event.score),
@@ -162,4 +159,4 @@ def confirmation_of(call: Call) -> Confirmation:
         outcome = "approved"
     else:
         outcome = "approved, then denied on recheck"
-    return Confirmation(call.seq, call.tool, call.reasons, call.approver, outcome, call.note)
+    return Confirmation(call.seq, call.tool, call.reasons, call.approver, outcome)

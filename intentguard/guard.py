@@ -19,6 +19,7 @@ from typing import Any
 
 from intentguard.audit import AuditSink, AuditWriter, SinkErrorHandler
 from intentguard.clock import Clock, DurationLike, SystemClock, to_duration
+from intentguard.divergence import DivergenceConfig
 from intentguard.errors import ConfigurationError
 from intentguard.gates import AsyncConfirmationHandler, ConfirmationHandler, deny_all
 from intentguard.grant import Grant
@@ -44,7 +45,8 @@ class Guard:
     a failing sink is reported to ``on_audit_error`` (default: the ``intentguard.audit``
     logger) and never changes a decision. ``confirm`` answers CONFIRM decisions in
     :meth:`Session.decide` (default: :func:`~intentguard.gates.deny_all`); a request not
-    answered within ``confirm_timeout`` is a denial.
+    answered within ``confirm_timeout`` is a denial. ``divergence`` chooses the divergence model
+    and the thresholds that narrow or revoke a session (default: the shipped model, no thresholds).
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class Guard:
         on_audit_error: SinkErrorHandler | None = None,
         confirm: ConfirmationHandler | AsyncConfirmationHandler = deny_all,
         confirm_timeout: DurationLike = 300,
+        divergence: DivergenceConfig | None = None,
     ) -> None:
         if isinstance(schemas, str | Path | IntentSchema):
             schemas = [schemas]
@@ -84,6 +87,9 @@ class Guard:
         self._templates: OrderedDict[tuple[str, str], tuple[IntentSchema, Grant]] = OrderedDict()
         self._templates_lock = threading.Lock()
         self.audit = AuditWriter(audit, ids=self.ids, clock=self.clock, on_error=on_audit_error)
+        if divergence is not None and not isinstance(divergence, DivergenceConfig):
+            raise ConfigurationError(f"divergence={divergence!r} is not an intentguard.DivergenceConfig")
+        self.divergence = divergence if divergence is not None else DivergenceConfig()
 
     def intent(self, name: str, params: Mapping[str, Any] | None = None) -> Intent:
         """Bind spawn-time parameters to the named schema (validated, frozen)."""

@@ -1,0 +1,499 @@
+"""Divergence: how far a run has drifted from its intent, scored on every call in [0, 1].
+
+A :class:`DivergenceModel` is a small versioned JSON artifact (``intentguard train`` writes one;
+``intentguard/models/divergence-v1.json`` ships as the default): logistic weights over the
+features in :data:`FEATURES`, the per-intent tool-transition baselines learned from benign runs,
+and the IDF table of a character n-gram TF-IDF over intent and tool descriptions. The hot path
+evaluates it in plain Python: everything that depends only on the intent and the tool (its
+place in the intent, its privilege, the textual distance, the transition log-likelihoods) is
+folded into per-intent tables once, so a call costs a few dict lookups, one lookup per argument
+in the provenance ledger and one ``exp``, whatever the session's length.
+
+Thresholds (:class:`DivergenceConfig` on the guard, ``divergence:`` in the schema; the stricter
+wins): at or above ``narrow`` the high-privilege tools leave the session's grant for good (the call
+that crossed is CONFIRM, or DENY if it is one of them, with a ``DIVERGENCE`` reason naming the
+dropped tools); at or above ``revoke`` the session is revoked. Without thresholds nothing changes
+but the score every decision carries.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from intentguard.decision import Decision, Effect, Reason, ReasonCode
+from intentguard.errors import ConfigurationError
+from intentguard.provenance import Trust, _pieces
+
+if TYPE_CHECKING:
+    from intentguard.pipeline import ToolCall
+    from intentguard.schema import IntentSchema
+    from intentguard.session import Session
+
+__all__ = ["FEATURES", "MODEL_FORMAT", "DivergenceConfig", "DivergenceModel", "SessionScorer", "text_distance"]
+
+MODEL_FORMAT = "intentguard-divergence/1"
+FEATURES = (
+    "unplanned",  # in the grant, but no benign run of this intent used it
+    "outside",  # not in the intent at all
+    "high_privilege",
+    "text_distance",  # 1 - cosine of the intent's and the tool's descriptions (char n-gram TF-IDF)
+    "transition_surprise",  # -log P(tool | previous tool) under the intent's baseline, scaled to [0, 1]
+    "tainted_fraction",  # arguments whose value was seen only in untrusted content
+    "novel_fraction",  # arguments whose value appears nowhere in the run
+    "instruction_value",  # an argument carries a value an untrusted instruction named
+    "instruction_verb",  # the tool does what an untrusted instruction told the agent to do
+    "instruction_recency",  # 1 / (1 + calls since the latest untrusted instruction arrived)
+    "budget_pressure",  # the larger of the tool's and the session's budget used
+    "rate_pressure",  # calls in the last minute (exponentially decayed), over 30
+    "depth",  # delegation depth, over 8
+    "grant_age",  # fraction of the grant's lifetime gone
+)
+_START = "<start>"
+_SURPRISE_CAP = math.log(1000.0)
+_RATE_TAU = 60.0
+_RATE_SCALE = 30.0
+_COUNTED = frozenset({str, int, float, list, dict, tuple})
+_WHITESPACE = re.compile(r"\s\s+")
+_ALLOWS: list[Decision] = [Decision(Effect.ALLOW, (), q / 1000) for q in range(1001)]
+"""ALLOW at each score to 1e-3: a decision is a value, so the hot path shares these."""
+
+
+def quantize(score: float) -> float:
+    """Scores are carried to three decimals (``Decision.score``)."""
+    return int(score * 1000 + 0.5) / 1000
+
+
+def _ngrams(text: str, low: int, high: int) -> list[str]:
+    """Character n-grams inside word boundaries, exactly as scikit-learn's ``char_wb`` analyzer."""
+    grams: list[str] = []
+    for word in _WHITESPACE.sub(" ", text.lower()).split():
+        padded = f" {word} "
+        for n in range(low, high + 1):
+            offset = 0
+            grams.append(padded[offset : offset + n])
+            while offset + n < len(padded):
+                offset += 1
+                grams.append(padded[offset : offset + n])
+            if offset == 0:
+                break
+    return grams
+
+
+def _tfidf(text: str, idf: Mapping[str, float], ngram_range: tuple[int, int]) -> dict[str, float]:
+    counts: dict[str, float] = {}
+    for gram in _ngrams(text, *ngram_range):
+        weight = idf.get(gram)
+        if weight is not None:
+            counts[gram] = counts.get(gram, 0.0) + weight
+    norm = math.sqrt(sum(value * value for value in counts.values()))
+    return {gram: value / norm for gram, value in counts.items()} if norm else {}
+
+
+def text_distance(a: str, b: str, idf: Mapping[str, float], ngram_range: tuple[int, int] = (2, 4)) -> float:
+    """1 - cosine similarity of two texts' character n-gram TF-IDF vectors (1.0 when either is empty)."""
+    left, right = _tfidf(a, idf, ngram_range), _tfidf(b, idf, ngram_range)
+    return 1.0 - sum(value * right.get(gram, 0.0) for gram, value in left.items()) if left and right else 1.0
+
+
+def intent_text(schema: IntentSchema) -> str:
+    """What the TF-IDF reads for an intent: its name in words and its description."""
+    return f"{schema.name.replace('_', ' ')} {schema.description}"
+
+
+def tool_text(name: str, description: str | None) -> str:
+    """What the TF-IDF reads for a tool: its name in words and its description."""
+    return f"{name.replace('_', ' ')} {description or ''}".strip()
+
+
+@dataclass(frozen=True)
+class _Baseline:
+    """Tool-transition counts of benign runs of one intent: ``counts[previous][tool]``."""
+
+    counts: Mapping[str, Mapping[str, int]]
+    unigram: Mapping[str, int] = field(init=False)
+    total: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        unigram: dict[str, int] = {}
+        for row in self.counts.values():
+            for tool, count in row.items():
+                unigram[tool] = unigram.get(tool, 0) + count
+        object.__setattr__(self, "unigram", unigram)
+        object.__setattr__(self, "total", sum(unigram.values()))
+
+    def surprise(self, previous: str, tool: str, vocabulary: int, smoothing: float) -> float:
+        """-log P(tool | previous), add-``smoothing`` towards the unigram, capped and scaled to [0, 1]."""
+        p_unigram = (self.unigram.get(tool, 0) + 1) / (self.total + vocabulary)
+        row = self.counts.get(previous, {})
+        p = (row.get(tool, 0) + smoothing * p_unigram) / (sum(row.values()) + smoothing)
+        return min(-math.log(p), _SURPRISE_CAP) / _SURPRISE_CAP
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """One intent's constant features per tool and the model's contribution of them, precomputed."""
+
+    raw: Mapping[str, tuple[float, float, float]]  # tool -> (unplanned, high_privilege, text_distance)
+    base: Mapping[str, float]  # tool -> bias + the weighted constant features
+    transitions: Mapping[tuple[str, str], float]  # (previous, tool) -> weighted surprise
+    baseline: _Baseline
+    vocabulary: int
+
+
+class DivergenceModel:
+    """A trained divergence scorer: weights, baselines and TF-IDF, loaded from its JSON artifact."""
+
+    def __init__(self, data: Mapping[str, Any], *, source: str = "<dict>") -> None:
+        try:
+            if data.get("format") != MODEL_FORMAT:
+                raise ValueError(f"format is {data.get('format')!r}, not {MODEL_FORMAT!r}")
+            weights = {name: float(data["weights"].get(name, 0.0)) for name in FEATURES}
+            self.bias = float(data["bias"])
+            tfidf = data["tfidf"]
+            self.ngram_range = (int(tfidf["ngram_range"][0]), int(tfidf["ngram_range"][1]))
+            self.idf: Mapping[str, float] = {str(k): float(v) for k, v in tfidf["idf"].items()}
+            self.smoothing = float(data.get("smoothing", 1.0))
+            self.baselines = {
+                intent: _Baseline({prev: {t: int(c) for t, c in row.items()} for prev, row in counts.items()})
+                for intent, counts in data["baselines"].items()
+            }
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise ConfigurationError(
+                f"divergence model {source!r} is not a valid {MODEL_FORMAT} artifact ({exc}); "
+                "write one with `intentguard train`"
+            ) from exc
+        if not all(math.isfinite(value) for value in (*weights.values(), self.bias)):
+            raise ConfigurationError(f"divergence model {source!r} has a weight that is not a finite number")
+        self.weights: Mapping[str, float] = weights
+        self.version = str(data.get("version", "0"))
+        self.thresholds: Mapping[str, float] = dict(data.get("thresholds", {}))
+        """The thresholds training suggested (used only where a config or schema asks for them)."""
+        self.data = dict(data)
+        self._tables: dict[tuple[str, str, int], _Tables] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: str | Path) -> DivergenceModel:
+        """Read an artifact written by ``intentguard train``."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+            data = json.loads(text)
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"cannot read divergence model {str(path)!r}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigurationError(f"divergence model {str(path)!r} is not a JSON object")
+        return cls(data, source=str(path))
+
+    @classmethod
+    def default(cls) -> DivergenceModel:
+        """The model shipped in the package (trained on the AgentDojo ground-truth traces)."""
+        global _DEFAULT
+        if _DEFAULT is None:
+            text = resources.files("intentguard").joinpath("models/divergence-v1.json").read_text("utf-8")
+            _DEFAULT = cls(json.loads(text), source="intentguard/models/divergence-v1.json")
+        return _DEFAULT
+
+    def baseline(self, intent: str) -> tuple[_Baseline, bool]:
+        """The intent's own baseline (True) or the pooled one of every intent (False)."""
+        own = self.baselines.get(intent)
+        if own is not None:
+            return own, True
+        return self.baselines.get("*", _Baseline({})), False
+
+    def tables(self, schema: IntentSchema) -> _Tables:
+        """The per-intent tables, computed once per schema (TF-IDF, surprises, weighted constants)."""
+        key = (schema.name, schema.version, id(schema))
+        cached = self._tables.get(key)
+        if cached is not None:
+            return cached
+        w = self.weights
+        baseline, own = self.baseline(schema.name)
+        tools = list(schema.tools)
+        vocabulary = len(tools) + 1
+        about = intent_text(schema)
+        raw: dict[str, tuple[float, float, float]] = {}
+        base: dict[str, float] = {}
+        for name, spec in schema.tools.items():
+            unplanned = 1.0 if own and baseline.unigram.get(name, 0) == 0 else 0.0
+            high = 1.0 if spec.privilege.value == "high" else 0.0
+            distance = text_distance(about, tool_text(name, spec.description), self.idf, self.ngram_range)
+            raw[name] = (unplanned, high, distance)
+            base[name] = (
+                self.bias + w["unplanned"] * unplanned + w["high_privilege"] * high + w["text_distance"] * distance
+            )
+        transitions = {
+            (previous, tool): w["transition_surprise"]
+            * baseline.surprise(previous, tool, vocabulary, self.smoothing)
+            for previous in (_START, *tools)
+            for tool in tools
+        }
+        tables = _Tables(raw, base, transitions, baseline, vocabulary)
+        with self._lock:
+            if len(self._tables) >= 1024:
+                self._tables.clear()
+            self._tables[key] = tables
+        return tables
+
+    def to_json(self) -> str:
+        """The artifact as JSON text (what ``load`` reads)."""
+        return json.dumps(self.data, indent=1, sort_keys=True)
+
+
+_DEFAULT: DivergenceModel | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DivergenceConfig:
+    """How a guard scores divergence: the model (default: the shipped one) and the thresholds.
+
+    ``narrow`` and ``revoke`` are scores in (0, 1]; None leaves that action off. A schema's own
+    ``divergence:`` thresholds apply too; the lower (stricter) of the two wins.
+    """
+
+    model: DivergenceModel | str | Path | None = None
+    narrow: float | None = None
+    revoke: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("narrow", "revoke"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1):
+                raise ConfigurationError(f"divergence {name} threshold {value!r} is not a number in (0, 1]")
+        if self.narrow is not None and self.revoke is not None and self.narrow > self.revoke:
+            raise ConfigurationError(
+                f"divergence narrow threshold {self.narrow!r} is above revoke {self.revoke!r}; narrow first"
+            )
+        if isinstance(self.model, str | Path):
+            object.__setattr__(self, "model", DivergenceModel.load(self.model))
+        elif self.model is not None and not isinstance(self.model, DivergenceModel):
+            raise ConfigurationError(f"divergence model {self.model!r} is not a DivergenceModel or a path")
+
+    def resolved_model(self) -> DivergenceModel:
+        """The model this config scores with."""
+        return self.model if isinstance(self.model, DivergenceModel) else DivergenceModel.default()
+
+    def bind(self, schema: IntentSchema) -> SessionScorer:
+        """A fresh scorer for one session of ``schema``."""
+        own = getattr(schema, "divergence", None)
+        narrow = _stricter(self.narrow, getattr(own, "narrow", None))
+        revoke = _stricter(self.revoke, getattr(own, "revoke", None))
+        return SessionScorer(self.resolved_model(), schema, narrow=narrow, revoke=revoke)
+
+
+def _stricter(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+class SessionScorer:
+    """The divergence state of one session: O(1) counters, updated on every check under its lock."""
+
+    __slots__ = (
+        "_high",
+        "_instructions",
+        "_rate",
+        "_rate_at",
+        "_since",
+        "_tables",
+        "_w",
+        "model",
+        "narrow",
+        "narrowed",
+        "previous",
+        "revoke",
+    )
+
+    def __init__(self, model: DivergenceModel, schema: IntentSchema, *, narrow: float | None, revoke: float | None):
+        self.model = model
+        self.narrow = narrow
+        self.revoke = revoke
+        self._tables = model.tables(schema)
+        w = model.weights
+        self._w = tuple(w[name] for name in FEATURES)
+        self._high = model.bias + w["outside"] + w["high_privilege"] + w["text_distance"] + w["transition_surprise"]
+        self.previous = _START
+        self.narrowed = False
+        self._instructions = 0
+        self._since = 0
+        self._rate = 0.0
+        self._rate_at = 0.0
+
+    def features(self, session: Session, call: ToolCall, now: float) -> list[float]:
+        """The raw feature vector of ``call`` (in :data:`FEATURES` order) before it is counted."""
+        tables = self._tables
+        name = call.name
+        raw = tables.raw.get(name)
+        unplanned, high, distance = raw if raw is not None else (0.0, 1.0, 1.0)
+        surprise = (
+            tables.baseline.surprise(self.previous, name, tables.vocabulary, self.model.smoothing)
+            if raw is not None
+            else 1.0
+        )
+        tainted, novel = _argument_fractions(session, call.args)
+        value, verb, recency = self._instruction_features(session, call)
+        return [
+            unplanned,
+            0.0 if raw is not None else 1.0,
+            high,
+            distance,
+            surprise,
+            tainted,
+            novel,
+            value,
+            verb,
+            recency,
+            _budget_pressure(session, name),
+            min(1.0, self._decayed_rate(now) / _RATE_SCALE),
+            min(float(getattr(session, "depth", 0) or 0), 8.0) / 8.0,
+            _grant_age(session, now),
+        ]
+
+    def score(self, session: Session, call: ToolCall, now: float) -> float:
+        """The calibrated score of ``call`` in [0, 1], from the same features, folded for speed."""
+        tables = self._tables
+        name = call.name
+        w = self._w
+        z = tables.base.get(name)
+        if z is None:
+            z = self._high
+        else:
+            step = tables.transitions.get((self.previous, name))
+            if step is None:  # after a call outside the intent: not in the table
+                step = w[4] * tables.baseline.surprise(self.previous, name, tables.vocabulary, self.model.smoothing)
+            z += step
+        tainted, novel = _argument_fractions(session, call.args)
+        z += w[5] * tainted + w[6] * novel
+        if session.ledger.instructions:
+            value, verb, recency = self._instruction_features(session, call)
+            z += w[7] * value + w[8] * verb + w[9] * recency
+        grant = session._grant
+        policy = grant._lookup.get(name)
+        if policy is not None:
+            z += w[10] * max(session._used.get(name, 0) / policy.max_calls, session._used_total / grant._total)
+        if self._rate:
+            z += w[11] * min(1.0, self._decayed_rate(now) / _RATE_SCALE)
+        depth = getattr(session, "depth", 0)
+        if depth:
+            z += w[12] * min(float(depth), 8.0) / 8.0
+        z += w[13] * _grant_age(session, now)
+        if z < -30.0:
+            return 0.0
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def _instruction_features(self, session: Session, call: ToolCall) -> tuple[float, float, float]:
+        ledger = session.ledger
+        if not ledger.instructions:
+            return 0.0, 0.0, 0.0
+        value = 1.0 if any(ledger.instruction_matches(v) for v in call.args.values()) else 0.0
+        policy = session._grant._lookup.get(call.name)
+        words = policy.words if policy is not None else frozenset()
+        verb = 1.0 if ledger.instruction_verbs & words else 0.0
+        since = self._since if len(ledger.instructions) == self._instructions else 0
+        return value, verb, 1.0 / (1.0 + since)
+
+    def _decayed_rate(self, now: float) -> float:
+        if not self._rate or now <= self._rate_at:
+            return self._rate
+        return self._rate * math.exp((self._rate_at - now) / _RATE_TAU)
+
+    def advance(self, session: Session, name: str, now: float) -> None:
+        """Count a checked call: it becomes the previous tool, the rate and instruction clocks move."""
+        count = len(session.ledger.instructions)
+        if count != self._instructions:
+            self._instructions = count
+            self._since = 0
+        self._since += 1
+        self._rate = self._decayed_rate(now) + 1.0
+        self._rate_at = max(now, self._rate_at)
+        self.previous = name if name.__class__ is str else "<odd>"
+
+    def decide(self, session: Session, call: ToolCall, now: float, decision: Decision) -> tuple[Decision, str | None]:
+        """Score the call, act on the thresholds, and return the decision carrying its score and,
+        when the session must be revoked, the reason (the caller revokes outside its lock)."""
+        try:
+            # A tool name that is not a string is as far outside the intent as a call can be.
+            score = quantize(self.score(session, call, now)) if call.name.__class__ is str else 1.0
+            self.advance(session, call.name, now)
+        except Exception as exc:  # noqa: BLE001 - a scorer that fails denies, never allows
+            sentence = f"the divergence score failed with {type(exc).__name__}; the call is denied."
+            return Decision(Effect.DENY, (*decision.reasons, Reason(ReasonCode.CHECK_FAILED, sentence))), None
+        revoking = None
+        effect, reasons = decision.effect, decision.reasons
+        if self.revoke is not None and score >= self.revoke and session.revoked is None:
+            revoking = f"divergence score {score:.3f} reached the revoke threshold {self.revoke:.3f} at {call.name!r}"
+            sentence = f"{revoking}; the session is revoked and every later call is denied."
+            effect, reasons = Effect.DENY, (*reasons, Reason(ReasonCode.DIVERGENCE, sentence))
+        elif self.narrow is not None and score >= self.narrow and not self.narrowed:
+            self.narrowed = True
+            grant = session._grant
+            dropped = sorted(name for name, policy in grant.tools.items() if policy.high_privilege)
+            if dropped:
+                session._grant = grant.attenuate(drop_high_privilege=True)
+                own = call.name in dropped
+                sentence = (
+                    f"divergence score {score:.3f} reached the narrow threshold {self.narrow:.3f} at {call.name!r}: "
+                    f"the high-privilege tools {', '.join(dropped)} left the grant for the rest of the session"
+                    + ("." if own else "; a person confirms this call.")
+                )
+                effect = max(effect, Effect.DENY if own else Effect.CONFIRM)
+                reasons = (*reasons, Reason(ReasonCode.DIVERGENCE, sentence))
+        if effect is Effect.ALLOW and not reasons:
+            return _ALLOWS[int(score * 1000 + 0.5)], revoking
+        return Decision(effect, reasons, score), revoking
+
+    def carry(self, session: Session, call: ToolCall, now: float, decision: Decision) -> Decision:
+        """``decision`` with the call's score, without counting the call or acting on thresholds
+        (a person's answer to a CONFIRM: the call was counted when it was checked)."""
+        try:
+            score = quantize(self.score(session, call, now)) if call.name.__class__ is str else 1.0
+        except Exception:  # noqa: BLE001 - the decision stands; its score is unknown, so the worst
+            score = 1.0
+        if decision.effect is Effect.ALLOW and not decision.reasons:
+            return _ALLOWS[int(score * 1000 + 0.5)]
+        return Decision(decision.effect, decision.reasons, score)
+
+
+def _argument_fractions(session: Session, args: Any) -> tuple[float, float]:
+    """Of the countable arguments: the fraction seen only in untrusted content, and never seen."""
+    if args.__class__ is not dict or not args:
+        return 0.0, 0.0
+    index = session.ledger._index
+    counted = tainted = novel = 0
+    for value in args.values():
+        if value.__class__ not in _COUNTED:
+            continue
+        counted += 1
+        found = index.get(_pieces(value)[0])
+        if found is None:
+            novel += 1
+        elif found[0].trust is Trust.UNTRUSTED and all(origin.trust is Trust.UNTRUSTED for origin in found):
+            tainted += 1
+    if not counted:
+        return 0.0, 0.0
+    return tainted / counted, novel / counted
+
+
+def _budget_pressure(session: Session, name: str) -> float:
+    grant = session._grant
+    policy = grant._lookup.get(name)
+    if policy is None:
+        return 0.0
+    return max(session._used.get(name, 0) / policy.max_calls, session._used_total / grant._total)
+
+
+def _grant_age(session: Session, now: float) -> float:
+    grant = session._grant
+    life = grant.expires_at - grant.issued_at
+    return min(max((now - grant.issued_at) / life, 0.0), 1.0) if life > 0 else 1.0
+
+
+def logit(features: Sequence[float], model: DivergenceModel) -> float:
+    """The model's log-odds for a feature vector (the unfolded form of :meth:`SessionScorer.score`)."""
+    return model.bias + sum(model.weights[name] * value for name, value in zip(FEATURES, features, strict=True))

@@ -5,6 +5,8 @@
     intentguard validate PATH... [--format text|json]
     intentguard replay TRACES.jsonl --schemas DIR --out DECISIONS.jsonl [--resolver MODULE:FUNC]
                        [--audit FILE] [--skip-bad]
+    intentguard train TRACES.jsonl... --schemas DIR --out MODEL.json [--resolver MODULE:FUNC]
+                      [--holdout 0.3] [--seed 0] [--target-burden 0.05]
 
 Each subcommand is one function, ``_NAME(args) -> int``, registered by its own
 ``_add_NAME(commands)`` through ``_add_command`` and called from ``_build_parser``. It
@@ -105,6 +107,9 @@ def _build_parser() -> _Parser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_validate(commands)
     _add_replay(commands)
+    from intentguard._cli_train import add_train  # its own module: cli.py stays small
+
+    add_train(commands)
     return parser
 
 
@@ -394,3 +399,4 @@ def _load_callable(spec: str) -> Any:
     if not callable(value):
         raise _UsageError(f"resolver {spec!r} is not callable")
     return value
+

@@ -141,10 +141,10 @@ class _Baseline:
 class _Tables:
     """One intent's constant features per tool and the model's contribution of them, precomputed."""
 
+    intent: str
     raw: Mapping[str, tuple[float, float, float]]  # tool -> (unplanned, high_privilege, text_distance)
     base: Mapping[str, float]  # tool -> bias + the weighted constant features
     transitions: Mapping[tuple[str, str], float]  # (previous, tool) -> weighted surprise
-    baseline: _Baseline
     vocabulary: int
 
 
@@ -161,6 +161,7 @@ class DivergenceModel:
             self.ngram_range = (int(tfidf["ngram_range"][0]), int(tfidf["ngram_range"][1]))
             self.idf: Mapping[str, float] = {str(k): float(v) for k, v in tfidf["idf"].items()}
             self.smoothing = float(data.get("smoothing", 1.0))
+            self.neutral_surprise = float(data.get("neutral_surprise", 0.5))
             self.baselines = {
                 intent: _Baseline({prev: {t: int(c) for t, c in row.items()} for prev, row in counts.items()})
                 for intent, counts in data["baselines"].items()
@@ -201,12 +202,13 @@ class DivergenceModel:
             _DEFAULT = cls(json.loads(text), source="intentguard/models/divergence-v1.json")
         return _DEFAULT
 
-    def baseline(self, intent: str) -> tuple[_Baseline, bool]:
-        """The intent's own baseline (True) or the pooled one of every intent (False)."""
-        own = self.baselines.get(intent)
-        if own is not None:
-            return own, True
-        return self.baselines.get("*", _Baseline({})), False
+    def surprise(self, intent: str, previous: str, tool: str, vocabulary: int) -> float:
+        """The transition surprise of ``tool`` after ``previous`` under ``intent``'s baseline; an
+        intent without one (no benign runs of it in training) gets the benign average."""
+        baseline = self.baselines.get(intent)
+        if baseline is None:
+            return self.neutral_surprise
+        return baseline.surprise(previous, tool, vocabulary, self.smoothing)
 
     def tables(self, schema: IntentSchema) -> _Tables:
         """The per-intent tables, computed once per schema (TF-IDF, surprises, weighted constants)."""
@@ -215,14 +217,14 @@ class DivergenceModel:
         if cached is not None:
             return cached
         w = self.weights
-        baseline, own = self.baseline(schema.name)
+        own = self.baselines.get(schema.name)
         tools = list(schema.tools)
         vocabulary = len(tools) + 1
         about = intent_text(schema)
         raw: dict[str, tuple[float, float, float]] = {}
         base: dict[str, float] = {}
         for name, spec in schema.tools.items():
-            unplanned = 1.0 if own and baseline.unigram.get(name, 0) == 0 else 0.0
+            unplanned = 1.0 if own is not None and own.unigram.get(name, 0) == 0 else 0.0
             high = 1.0 if spec.privilege.value == "high" else 0.0
             distance = text_distance(about, tool_text(name, spec.description), self.idf, self.ngram_range)
             raw[name] = (unplanned, high, distance)
@@ -230,12 +232,11 @@ class DivergenceModel:
                 self.bias + w["unplanned"] * unplanned + w["high_privilege"] * high + w["text_distance"] * distance
             )
         transitions = {
-            (previous, tool): w["transition_surprise"]
-            * baseline.surprise(previous, tool, vocabulary, self.smoothing)
+            (previous, tool): w["transition_surprise"] * self.surprise(schema.name, previous, tool, vocabulary)
             for previous in (_START, *tools)
             for tool in tools
         }
-        tables = _Tables(raw, base, transitions, baseline, vocabulary)
+        tables = _Tables(schema.name, raw, base, transitions, vocabulary)
         with self._lock:
             if len(self._tables) >= 1024:
                 self._tables.clear()
@@ -265,7 +266,9 @@ class DivergenceConfig:
     def __post_init__(self) -> None:
         for name in ("narrow", "revoke"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1
+            ):
                 raise ConfigurationError(f"divergence {name} threshold {value!r} is not a number in (0, 1]")
         if self.narrow is not None and self.revoke is not None and self.narrow > self.revoke:
             raise ConfigurationError(
@@ -332,9 +335,7 @@ class SessionScorer:
         raw = tables.raw.get(name)
         unplanned, high, distance = raw if raw is not None else (0.0, 1.0, 1.0)
         surprise = (
-            tables.baseline.surprise(self.previous, name, tables.vocabulary, self.model.smoothing)
-            if raw is not None
-            else 1.0
+            self.model.surprise(tables.intent, self.previous, name, tables.vocabulary) if raw is not None else 1.0
         )
         tainted, novel = _argument_fractions(session, call.args)
         value, verb, recency = self._instruction_features(session, call)
@@ -366,7 +367,7 @@ class SessionScorer:
         else:
             step = tables.transitions.get((self.previous, name))
             if step is None:  # after a call outside the intent: not in the table
-                step = w[4] * tables.baseline.surprise(self.previous, name, tables.vocabulary, self.model.smoothing)
+                step = w[4] * self.model.surprise(tables.intent, self.previous, name, tables.vocabulary)
             z += step
         tainted, novel = _argument_fractions(session, call.args)
         z += w[5] * tainted + w[6] * novel

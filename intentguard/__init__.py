@@ -34,6 +34,9 @@ _EXPORTS: dict[str, str] = {
     "Decision": "intentguard.decision",
     "DecisionError": "intentguard.errors",
     "Denied": "intentguard.errors",
+    "DivergenceConfig": "intentguard.divergence",
+    "DivergenceModel": "intentguard.divergence",
+    "DivergenceThresholds": "intentguard.schema",
     "Effect": "intentguard.decision",
     "Grant": "intentguard.grant",
     "GrantWideningError": "intentguard.errors",
@@ -97,6 +100,9 @@ __all__ = [
     "Decision",
     "DecisionError",
     "Denied",
+    "DivergenceConfig",
+    "DivergenceModel",
+    "DivergenceThresholds",
     "Effect",
     "Grant",
     "GrantWideningError",
@@ -157,6 +163,7 @@ if TYPE_CHECKING:
     from intentguard.audit import AuditRecord, AuditSink, JsonlSink
     from intentguard.clock import Clock, SystemClock, to_duration
     from intentguard.decision import ALLOW, Decision, Effect, Reason, ReasonCode
+    from intentguard.divergence import DivergenceConfig, DivergenceModel
     from intentguard.errors import (
         ApprovalError,
         ConfigurationError,
@@ -190,5 +197,5 @@ if TYPE_CHECKING:
     from intentguard.provenance import Ledger, Origin, Source, Trust
     from intentguard.replay import IntentResolver, ResolvedIntent, Trace, read_traces, replay_trace
     from intentguard.resolvers import LLMResolver, Rule, RuleResolver
-    from intentguard.schema import ArgSpec, IntentSchema, Privilege
+    from intentguard.schema import ArgSpec, DivergenceThresholds, IntentSchema, Privilege
     from intentguard.session import Session

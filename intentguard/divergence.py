@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from intentguard.decision import Decision, Effect, Reason, ReasonCode
 from intentguard.errors import ConfigurationError
-from intentguard.provenance import Trust, _pieces
+from intentguard.provenance import _PIECES, _SCALARS, Trust, _pieces
 
 if TYPE_CHECKING:
     from intentguard.pipeline import ToolCall
@@ -369,8 +369,10 @@ class SessionScorer:
             if step is None:  # after a call outside the intent: not in the table
                 step = w[4] * self.model.surprise(tables.intent, self.previous, name, tables.vocabulary)
             z += step
-        tainted, novel = _argument_fractions(session, call.args)
-        z += w[5] * tainted + w[6] * novel
+        args = call.args
+        if args:
+            tainted, novel = _argument_fractions(session, args)
+            z += w[5] * tainted + w[6] * novel
         if session.ledger.instructions:
             value, verb, recency = self._instruction_features(session, call)
             z += w[7] * value + w[8] * verb + w[9] * recency
@@ -378,12 +380,13 @@ class SessionScorer:
         policy = grant._lookup.get(name)
         if policy is not None:
             z += w[10] * max(session._used.get(name, 0) / policy.max_calls, session._used_total / grant._total)
-        if self._rate:
+        if self._rate and w[11]:
             z += w[11] * min(1.0, self._decayed_rate(now) / _RATE_SCALE)
         depth = getattr(session, "depth", 0)
         if depth:
             z += w[12] * min(float(depth), 8.0) / 8.0
-        z += w[13] * _grant_age(session, now)
+        if w[13]:  # a feature with no weight costs nothing
+            z += w[13] * _grant_age(session, now)
         if z < -30.0:
             return 0.0
         return 1.0 / (1.0 + math.exp(-z))
@@ -471,7 +474,8 @@ def _argument_fractions(session: Session, args: Any) -> tuple[float, float]:
         if value.__class__ not in _COUNTED:
             continue
         counted += 1
-        found = index.get(_pieces(value)[0])
+        cached = _PIECES.get((value.__class__, value)) if value.__class__ in _SCALARS else None
+        found = index.get((cached or _pieces(value))[0])
         if found is None:
             novel += 1
         elif found[0].trust is Trust.UNTRUSTED and all(origin.trust is Trust.UNTRUSTED for origin in found):

@@ -159,14 +159,16 @@ def table(block: dict[str, Any]) -> str:
     for arm, pair in block["arms"].items():
         for label, key in (("off", "without_narrowing"), ("on", "with_narrowing")):
             m = pair[key]
-            rows.append(
-                f"{arm:<11} {label:<9} {ev._percent(m['attack_calls_allowed']):>7} {ev._percent(m['attack_any_allowed']):>7}"
-                f" {ev._percent(m['attack_writes_allowed']):>7} {ev._percent(m['injected_calls_allowed']):>7}"
-                f" {ev._percent(m['confirm_burden']):>8} {ev._percent(m['benign_denied']):>7}"
-            )
+            cells = [
+                f"{ev._percent(m[name]):>7}"
+                for name in ("attack_calls_allowed", "attack_any_allowed", "attack_writes_allowed")
+            ]
+            cells += [f"{ev._percent(m['injected_calls_allowed']):>7}", f"{ev._percent(m['confirm_burden']):>8}"]
+            rows.append(f"{arm:<11} {label:<9} " + " ".join(cells) + f" {ev._percent(m['benign_denied']):>7}")
+    thresholds = block["thresholds"]
     rows.append(
         f"held-out AUROC {block['auroc']}, precision {block['precision_at_narrow']} and recall "
-        f"{block['recall_at_narrow']} at narrow {block['thresholds']['narrow']} (revoke {block['thresholds']['revoke']})"
+        f"{block['recall_at_narrow']} at narrow {thresholds['narrow']} (revoke {thresholds['revoke']})"
     )
     return "\n".join(rows)
 

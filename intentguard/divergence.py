@@ -62,6 +62,8 @@ _RATE_TAU = 60.0
 _RATE_SCALE = 30.0
 _COUNTED = frozenset({str, int, float, list, dict, tuple})
 _WHITESPACE = re.compile(r"\s\s+")
+_UNTRUSTED = Trust.UNTRUSTED  # enum members are slow to look up on the class; read once
+_ALLOW_EFFECT = Effect.ALLOW
 _ALLOWS: list[Decision] = [Decision(Effect.ALLOW, (), q / 1000) for q in range(1001)]
 """ALLOW at each score to 1e-3: a decision is a value, so the hot path shares these."""
 
@@ -352,7 +354,7 @@ class SessionScorer:
             recency,
             _budget_pressure(session, name),
             min(1.0, self._decayed_rate(now) / _RATE_SCALE),
-            min(float(getattr(session, "depth", 0) or 0), 8.0) / 8.0,
+            _depth(getattr(session, "depth", 0) or 0),
             _grant_age(session, now),
         ]
 
@@ -376,15 +378,21 @@ class SessionScorer:
         if session.ledger.instructions:
             value, verb, recency = self._instruction_features(session, call)
             z += w[7] * value + w[8] * verb + w[9] * recency
+        # Conditional expressions, not min()/max(): on the hot path the builtins cost several times more.
         grant = session._grant
         policy = grant._lookup.get(name)
-        if policy is not None:
-            z += w[10] * max(session._used.get(name, 0) / policy.max_calls, session._used_total / grant._total)
-        if self._rate and w[11]:
-            z += w[11] * min(1.0, self._decayed_rate(now) / _RATE_SCALE)
+        if policy is not None:  # budget pressure, inlined: a call costs more than the arithmetic
+            tool = session._used.get(name, 0) / policy.max_calls
+            total = session._used_total / grant._total
+            z += w[10] * (tool if tool > total else total)
+        rate = self._rate
+        if rate and w[11]:
+            if now > self._rate_at:
+                rate *= math.exp((self._rate_at - now) / _RATE_TAU)
+            z += w[11] * (rate / _RATE_SCALE if rate < _RATE_SCALE else 1.0)
         depth = getattr(session, "depth", 0)
         if depth:
-            z += w[12] * min(float(depth), 8.0) / 8.0
+            z += w[12] * _depth(depth)
         if w[13]:  # a feature with no weight costs nothing
             z += w[13] * _grant_age(session, now)
         if z < -30.0:
@@ -423,7 +431,8 @@ class SessionScorer:
         when the session must be revoked, the reason (the caller revokes outside its lock)."""
         try:
             # A tool name that is not a string is as far outside the intent as a call can be.
-            score = quantize(self.score(session, call, now)) if call.name.__class__ is str else 1.0
+            step = int(self.score(session, call, now) * 1000 + 0.5) if call.name.__class__ is str else 1000
+            score = step / 1000
             self.advance(session, call.name, now)
         except Exception as exc:  # noqa: BLE001 - a scorer that fails denies, never allows
             sentence = f"the divergence score failed with {type(exc).__name__}; the call is denied."
@@ -448,8 +457,8 @@ class SessionScorer:
                 )
                 effect = max(effect, Effect.DENY if own else Effect.CONFIRM)
                 reasons = (*reasons, Reason(ReasonCode.DIVERGENCE, sentence))
-        if effect is Effect.ALLOW and not reasons:
-            return _ALLOWS[int(score * 1000 + 0.5)], revoking
+        if effect is _ALLOW_EFFECT and not reasons:
+            return _ALLOWS[step], revoking
         return Decision(effect, reasons, score), revoking
 
     def carry(self, session: Session, call: ToolCall, now: float, decision: Decision) -> Decision:
@@ -469,6 +478,7 @@ def _argument_fractions(session: Session, args: Any) -> tuple[float, float]:
     if args.__class__ is not dict or not args:
         return 0.0, 0.0
     index = session.ledger._index
+    untrusted = _UNTRUSTED
     counted = tainted = novel = 0
     for value in args.values():
         if value.__class__ not in _COUNTED:
@@ -478,7 +488,7 @@ def _argument_fractions(session: Session, args: Any) -> tuple[float, float]:
         found = index.get((cached or _pieces(value))[0])
         if found is None:
             novel += 1
-        elif found[0].trust is Trust.UNTRUSTED and all(origin.trust is Trust.UNTRUSTED for origin in found):
+        elif found[0].trust is untrusted and all(origin.trust is untrusted for origin in found):
             tainted += 1
     if not counted:
         return 0.0, 0.0
@@ -490,13 +500,23 @@ def _budget_pressure(session: Session, name: str) -> float:
     policy = grant._lookup.get(name)
     if policy is None:
         return 0.0
-    return max(session._used.get(name, 0) / policy.max_calls, session._used_total / grant._total)
+    tool = session._used.get(name, 0) / policy.max_calls
+    total = session._used_total / grant._total
+    return tool if tool > total else total
+
+
+def _depth(depth: Any) -> float:
+    depth = float(depth)
+    return depth / 8.0 if depth < 8.0 else 1.0
 
 
 def _grant_age(session: Session, now: float) -> float:
     grant = session._grant
     life = grant.expires_at - grant.issued_at
-    return min(max((now - grant.issued_at) / life, 0.0), 1.0) if life > 0 else 1.0
+    if life <= 0:
+        return 1.0
+    age = (now - grant.issued_at) / life
+    return age if 0.0 <= age <= 1.0 else (0.0 if age < 0.0 else 1.0)
 
 
 def logit(features: Sequence[float], model: DivergenceModel) -> float:

@@ -435,8 +435,10 @@ class SessionScorer:
             score = step / 1000
             self.advance(session, call.name, now)
         except Exception as exc:  # noqa: BLE001 - a scorer that fails denies, never allows
+            if decision.effect is Effect.DENY:  # already denied, and the failing stage named
+                return Decision(Effect.DENY, decision.reasons, 1.0), None
             sentence = f"the divergence score failed with {type(exc).__name__}; the call is denied."
-            return Decision(Effect.DENY, (*decision.reasons, Reason(ReasonCode.CHECK_FAILED, sentence))), None
+            return Decision(Effect.DENY, (*decision.reasons, Reason(ReasonCode.CHECK_FAILED, sentence)), 1.0), None
         revoking = None
         effect, reasons = decision.effect, decision.reasons
         if self.revoke is not None and score >= self.revoke and session.revoked is None:

@@ -399,4 +399,3 @@ def _load_callable(spec: str) -> Any:
     if not callable(value):
         raise _UsageError(f"resolver {spec!r} is not callable")
     return value
-

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Framework adapters, each its own distribution under integrations/, installed beside the core.
 INTEGRATIONS := $(patsubst %/pyproject.toml,%,$(wildcard integrations/*/pyproject.toml))
 
-.PHONY: demo quickstart test lint typecheck system-deps bench bench-security meta-schema clean
+.PHONY: demo quickstart test lint typecheck system-deps bench bench-security meta-schema divergence-model clean
 
 $(STAMP): pyproject.toml $(wildcard integrations/*/pyproject.toml)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or run: make PYTHON=python3 ...)"; exit 1; }
@@ -59,6 +59,7 @@ bench: $(STAMP)
 bench-security: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.agentdojo.generate --all
 	$(BIN)/python -m benchmarks.agentdojo.evaluate --out benchmarks/results/agentdojo.json
+	$(BIN)/python -m benchmarks.agentdojo.divergence_eval --out benchmarks/results/agentdojo.json
 
 # Re-record the HTTP cassettes in tests/cassettes/: against the scripted OpenAI-compatible server
 # by default, or against OPENAI_BASE_URL with OPENAI_API_KEY (and OPENAI_MODEL) when they are set.
@@ -71,3 +72,9 @@ meta-schema: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
+
+# The divergence model shipped in the package, trained on the committed AgentDojo traces (split by task).
+divergence-model: $(STAMP)
+	$(BIN)/python -m intentguard train benchmarks/agentdojo/traces/v1.1.2.jsonl benchmarks/agentdojo/traces/v1.2.2.jsonl \
+		--schemas benchmarks/agentdojo/schemas --resolver benchmarks.agentdojo.resolver:resolve \
+		--out intentguard/models/divergence-v1.json

@@ -37,6 +37,9 @@ _EXPORTS: dict[str, str] = {
     "DecisionError": "intentguard.errors",
     "DelegationChain": "intentguard.identity",
     "Denied": "intentguard.errors",
+    "DivergenceConfig": "intentguard.divergence",
+    "DivergenceModel": "intentguard.divergence",
+    "DivergenceThresholds": "intentguard.schema",
     "Effect": "intentguard.decision",
     "Grant": "intentguard.grant",
     "GrantWideningError": "intentguard.errors",
@@ -124,6 +127,9 @@ __all__ = [
     "DecisionError",
     "DelegationChain",
     "Denied",
+    "DivergenceConfig",
+    "DivergenceModel",
+    "DivergenceThresholds",
     "Effect",
     "Grant",
     "GrantWideningError",
@@ -213,6 +219,7 @@ if TYPE_CHECKING:
     )
     from intentguard.clock import Clock, SystemClock, to_duration
     from intentguard.decision import ALLOW, Decision, Effect, Reason, ReasonCode
+    from intentguard.divergence import DivergenceConfig, DivergenceModel
     from intentguard.errors import (
         ApprovalError,
         AuditTrailError,
@@ -260,7 +267,7 @@ if TYPE_CHECKING:
     )
     from intentguard.replay import IntentResolver, ResolvedIntent, Trace, read_traces, replay_trace
     from intentguard.resolvers import LLMResolver, Rule, RuleResolver
-    from intentguard.schema import ArgSpec, IntentSchema, Privilege
+    from intentguard.schema import ArgSpec, DivergenceThresholds, IntentSchema, Privilege
     from intentguard.session import Session
     from intentguard.tenancy import TenantContext, TenantContextProvider
     from intentguard.tokens import ChainVerdict, Hop, HopVerifier, verify_chain

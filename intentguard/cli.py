@@ -7,6 +7,8 @@
                        [--audit FILE] [--skip-bad]
     intentguard report AUDIT.jsonl... -o FILE [--format html|md|json] [--schemas DIR]
     intentguard audit verify FILE|DB|redis://... [--no-head] [--table NAME] [--stream KEY]
+    intentguard train TRACES.jsonl... --schemas DIR --out MODEL.json [--resolver MODULE:FUNC]
+                      [--holdout 0.3] [--seed 0] [--target-burden 0.05]
 
 Each subcommand is one function, ``_NAME(args) -> int``, registered by its own
 ``_add_NAME(commands)`` through ``_add_command`` and called from ``_build_parser``. It
@@ -109,6 +111,9 @@ def _build_parser() -> _Parser:
     _add_replay(commands)
     _add_report(commands)
     _add_audit(commands)
+    from intentguard._cli_train import add_train  # its own module: cli.py stays small
+
+    add_train(commands)
     return parser
 
 

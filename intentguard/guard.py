@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from intentguard.audit import AuditSink, AuditWriter, SinkErrorHandler
 from intentguard.clock import Clock, DurationLike, SystemClock, to_duration
 from intentguard.delegation import ReplayCache, resume, root_token
+from intentguard.divergence import DivergenceConfig
 from intentguard.errors import ConfigurationError
 from intentguard.gates import AsyncConfirmationHandler, ConfirmationHandler, deny_all
 from intentguard.grant import Grant
@@ -52,10 +53,12 @@ class Guard:
     a failing sink is reported to ``on_audit_error`` (default: the ``intentguard.audit``
     logger) and never changes a decision. ``confirm`` answers CONFIRM decisions in
     :meth:`Session.decide` (default: :func:`~intentguard.gates.deny_all`); a request not
-    answered within ``confirm_timeout`` is a denial. ``registry`` is where sessions register and
-    are revoked: a :class:`~intentguard.registry.SessionRegistry` (the caller closes it) or a URL
-    (``memory:``, ``sqlite:///registry.db``, ``redis://host:6379/0``); without it the
-    ``INTENTGUARD_REGISTRY`` environment variable, else an in-process memory registry.
+    answered within ``confirm_timeout`` is a denial. ``divergence`` chooses the divergence model
+    and the thresholds that narrow or revoke a session (default: the shipped model, no thresholds).
+    ``registry`` is where sessions register and are revoked: a
+    :class:`~intentguard.registry.SessionRegistry` (the caller closes it) or a URL (``memory:``,
+    ``sqlite:///registry.db``, ``redis://host:6379/0``); without it the ``INTENTGUARD_REGISTRY``
+    environment variable, else an in-process memory registry.
 
     Identity (see ``docs/identity.md``): with ``keys`` (a :class:`~intentguard.keys.KeyStore`)
     every session carries signed hop tokens and :meth:`resume` accepts them; ``tenants`` is
@@ -78,6 +81,7 @@ class Guard:
         tenant_max_age: DurationLike = 30,
         revocations: RevocationCheck | None = None,
         registry: SessionRegistry | str | None = None,
+        divergence: DivergenceConfig | None = None,
     ) -> None:
         if isinstance(schemas, str | Path | IntentSchema):
             schemas = [schemas]
@@ -112,6 +116,9 @@ class Guard:
         self._hop_verifier: HopVerifier | None = None
         self.replay = ReplayCache()
         self.registry, self._owns_registry = open_registry(registry, clock=self.clock)
+        if divergence is not None and not isinstance(divergence, DivergenceConfig):
+            raise ConfigurationError(f"divergence={divergence!r} is not an intentguard.DivergenceConfig")
+        self.divergence = divergence if divergence is not None else DivergenceConfig()
 
     def intent(self, name: str, params: Mapping[str, Any] | None = None) -> Intent:
         """Bind spawn-time parameters to the named schema (validated, frozen)."""

@@ -17,7 +17,7 @@ import enum
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema, model_validator
 
 from intentguard.clock import to_duration
 from intentguard.errors import ConfigurationError
@@ -28,6 +28,7 @@ __all__ = [
     "Confirm",
     "DecayRule",
     "DenyRule",
+    "DivergenceThresholds",
     "IntentSchema",
     "OnInstruction",
     "ParamRef",
@@ -237,6 +238,21 @@ class DecayRule(_Model):
     )
 
 
+class DivergenceThresholds(_Model):
+    """Divergence scores at which a session is narrowed (high-privilege tools leave the grant) or revoked."""
+
+    narrow: float | None = Field(
+        None, gt=0, le=1, description="From this score on, high-privilege tools leave the grant for the session."
+    )
+    revoke: float | None = Field(None, gt=0, le=1, description="From this score on, the session is revoked.")
+
+    @model_validator(mode="after")
+    def _narrow_first(self) -> DivergenceThresholds:
+        if self.narrow is not None and self.revoke is not None and self.narrow > self.revoke:
+            raise ValueError(f"narrow {self.narrow!r} is above revoke {self.revoke!r}; a session narrows first")
+        return self
+
+
 class IntentSchema(_Model):
     """A kind of task an agent may be spawned for, and everything that task may do."""
 
@@ -280,6 +296,13 @@ class IntentSchema(_Model):
     )
     deny: list[DenyRule] = Field(default_factory=list, description="Calls denied even when a tool allows them.")
     decay: list[DecayRule] = Field(default_factory=list, description="Tools that drop out as the grant ages.")
+    divergence: DivergenceThresholds | None = Field(
+        None,
+        description=(
+            "Thresholds on the divergence score (0-1) of each call; the guard's own, if lower, win. "
+            "Without them the score is only reported."
+        ),
+    )
 
     def tool_names(self) -> frozenset[str]:
         """The names of every tool the schema declares."""

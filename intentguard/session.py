@@ -109,6 +109,7 @@ class Session:
         self._pending: dict[str, ConfirmationRequest] = {}
         self._confirms: dict[tuple[str, str], Decision] = {}
         self._revoked: str | None = None
+        self._divergence = guard.divergence.bind(intent.schema)
         # Last: the registry reads the session's identity (and root_id, when delegated).
         self._lease = guard.registry.register(self)
 
@@ -190,6 +191,7 @@ class Session:
                 decision = ALLOW
             else:
                 decision = run_pipeline(self._extra_stages if fast else self._stages, self, call, now)
+            decision, revoking = self._divergence.decide(self, call, now, decision)  # stage 5: score, narrow, revoke
             if decision is ALLOW or decision.effect is Effect.ALLOW:
                 used[name] += 1
                 self._used_total += 1
@@ -198,6 +200,8 @@ class Session:
             elif decision.effect is Effect.CONFIRM:
                 self._confirmable(call, decision)
             seq = next(self._seqs)
+        if revoking is not None:
+            self.revoke(revoking)
         if self._audit.enabled:
             snapshot = args.copy() if args.__class__ is dict else _snapshot(args)
             self._submit((self, seq, now, name, call.id, snapshot, decision, None))
@@ -351,6 +355,7 @@ class Session:
                     self._used_total += 1
                     if call.id is not None:
                         self._remember(call)
+            decision = self._divergence.carry(self, call, now, decision)
             seq = next(self._seqs)
         if self._audit.enabled:
             self._submit((self, seq, now, call.name, call.id, _snapshot(call.args), decision, approval))

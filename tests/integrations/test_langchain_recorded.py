@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ LEAKS = (
     "organization",
 )
 """What a cassette must never hold: key headers, the scripted and replay keys, client stamps, the host."""
+APPROVED = ResumeAnswer(approved=True, approver="alice")
 
 
 def guarded_agent(session: ig.Session, desk: Desk, endpoint: Endpoint, *, streaming: bool = False) -> Any:
@@ -77,17 +79,31 @@ def tool_results(request: dict[str, Any]) -> dict[str, str]:
 
 
 def confirmed_refund(
-    guard: ig.Guard, session: ig.Session, clock: FrozenClock, cassette: str, *, streaming: bool = False
-) -> tuple[Desk, Any, list[dict[str, Any]], dict[str, Any], int, list[dict[str, Any]]]:
-    """Run the postage refund, approve it, resume: (desk, captured, payload, result, model calls before the
-    interrupt, the request bodies)."""
+    guard: ig.Guard,
+    session: ig.Session,
+    clock: FrozenClock,
+    cassette: str,
+    *,
+    streaming: bool = False,
+    asynchronous: bool = False,
+) -> tuple[Desk, Any, dict[str, Any], dict[str, Any], int, list[dict[str, Any]]]:
+    """Run the postage refund, approve it, resume (with ``ainvoke`` when ``asynchronous``): (desk, captured,
+    payload, result, model calls before the interrupt, the request bodies)."""
     desk = Desk(clock, kb_page=POSTAGE_PAGE)
     with capture_decisions(guard) as captured, openai_cassette(cassette, REFUND_SCRIPT) as endpoint:
         built = guarded_agent(session, desk, endpoint, streaming=streaming)
-        paused = built.invoke(ask("Please refund my order; the kettle arrived broken."), CONFIG)
+        first, answer = ask("Please refund my order; the kettle arrived broken."), Command(resume=APPROVED)
+        if asynchronous:
+
+            async def both() -> tuple[dict[str, Any], dict[str, Any]]:
+                return await built.ainvoke(first, CONFIG), await built.ainvoke(answer, CONFIG)
+
+            paused, result = asyncio.run(both())
+        else:
+            paused = built.invoke(first, CONFIG)
+            result = built.invoke(answer, CONFIG)
         (interrupt,) = paused["__interrupt__"]
         before = sum(isinstance(message, AIMessage) for message in paused["messages"])
-        result = built.invoke(Command(resume=ResumeAnswer(approved=True, approver="alice")), CONFIG)
         sent = endpoint.sent()
     return desk, captured, interrupt.value, result, before, sent
 
@@ -165,6 +181,20 @@ def test_a_streaming_chat_model_decides_the_same(guard: ig.Guard, session: ig.Se
     assert (before, len(sent)) == (3, 4)
 
 
+def test_the_async_agent_decides_the_same_over_http(guard: ig.Guard, session: ig.Session, clock: FrozenClock) -> None:
+    """With ainvoke, ChatOpenAI's async client and the middleware's async hooks carry the same run: the refund
+    pauses for a person and runs once approved."""
+    desk, captured, payload, result, before, sent = confirmed_refund(
+        guard, session, clock, "langchain_refund_async", asynchronous=True
+    )
+    assert captured.effects == ["ALLOW", "ALLOW", "CONFIRM", "ALLOW"]
+    assert payload["call_id"] == "call_refund"
+    assert desk.ran == ["lookup_order", "search_kb", "issue_refund"]
+    assert result["messages"][-1].content == "Refunded 48.00, postage included, to your card."
+    assert (before, len(sent)) == (3, 4)
+    assert tool_results(sent[-1])["call_refund"] == "refunded 48.00 on A123"
+
+
 def test_the_replay_runs_with_no_server_and_refuses_a_different_run(session: ig.Session, clock: FrozenClock) -> None:
     """Offline, ChatOpenAI's base URL is a port that refuses connections, every answer comes from the cassette,
     and a run that asks something else than was recorded fails instead of reaching a network."""
@@ -200,6 +230,7 @@ def test_a_langchain_recording_keeps_no_key_or_endpoint(
     assert [path.name for path in committed] == [
         "langchain_injection.yaml",
         "langchain_refund.yaml",
+        "langchain_refund_async.yaml",
         "langchain_refund_stream.yaml",
     ]
     for path in [fresh, *committed]:

@@ -59,7 +59,7 @@ class Endpoint:
     cassette: Any = field(default=None, repr=False)
 
     def sent(self) -> list[dict[str, Any]]:
-        """The JSON body of every request in the cassette so far (recorded or replayed)."""
+        """The JSON body of every request in the cassette: recorded so far, or (in replay) all it holds."""
         return [json.loads(request.body) for request in self.cassette.requests]
 
 

@@ -93,8 +93,8 @@ def show(records: list[ig.AuditRecord], calls: dict[str, dict[str, Any]], sessio
             print(f"           {reason.code}: {reason.message}")
         if event.approval is not None:
             verdict = "approved" if event.approval.approved else "refused"
-            note = f": {event.approval.note}" if event.approval.note else ""
-            print(f"           {verdict} by {event.approval.approver}{note}")
+            # The trail keeps only the note's SHA-256: notes are free text and may hold secrets.
+            print(f"           {verdict} by {event.approval.approver} (note sha256 {event.approval.note_sha256[:12]})")
         for instruction, origin in session.ledger.instructions[:1]:
             if origin.label.startswith(f"tool:{event.tool}#{event.call_id} "):
                 print(f"           untrusted instruction found in {origin.label}: {instruction.excerpt!r}")

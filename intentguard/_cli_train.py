@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from intentguard import cli
+from intentguard._cli_replay import load_callable
 from intentguard.errors import InvalidIntentSchema
 
 __all__ = ["add_train"]
@@ -45,7 +46,7 @@ def _train(args: argparse.Namespace) -> int:
     missing = [path for path in args.traces if not Path(path).is_file()]
     if missing:
         raise cli._UsageError(f"trace file {missing[0]!r} does not exist")
-    resolver = cli._load_callable(args.resolver) if args.resolver else structured_resolver
+    resolver = load_callable(args.resolver) if args.resolver else structured_resolver
     try:
         guard = Guard(schemas=[Path(path) for path in args.schemas], clock=FrozenClock())
     except InvalidIntentSchema as exc:

@@ -30,7 +30,7 @@ def test_the_support_agent_blocks_the_injection_and_confirms_the_refund() -> Non
     assert "  CONFIRM  issue_refund(order_id='A123', amount=45.0, reason='kettle arrived broken')\n" in out
     assert "  |   amount    from tool:lookup_order#s0 $.total (derived)\n" in out
     assert "  ALLOW    issue_refund(order_id='A123', amount=45.0, reason='kettle arrived broken')\n" in out
-    assert "approved by ops@acme.example: customer verified by phone\n" in out
+    assert "approved by ops@acme.example (note sha256 " in out
     assert "the agent answers: Refunded 45.00 on order A123 and closed ticket T-9001." in out
     assert "5 audit records" in out
     assert "3 ALLOW, 1 DENY, 1 CONFIRM" in out

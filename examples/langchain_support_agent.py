@@ -149,6 +149,7 @@ def main() -> int:
 
     effects = [record.decision.effect for record in records]
     print(f"\n{len(records)} audit records (hash-chained JSON lines) in {trail}")
+    print("(argument values appear in the trail only as <redacted:SHA8>, arguments as one SHA-256)")
     print(", ".join(f"{effects.count(effect)} {effect}" for effect in ("ALLOW", "DENY", "CONFIRM")))
     return 0
 

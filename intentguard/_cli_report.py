@@ -39,8 +39,12 @@ def add_report(commands: argparse._SubParsersAction[cli._Parser]) -> None:
     sub.add_argument("-o", "--out", required=True, metavar="FILE", help="where to write the report ('-': stdout)")
     sub.add_argument("--format", choices=("html", "md", "json"), help="default: from the suffix of --out")
     sub.add_argument("--schemas", action="append", metavar="DIR", help="intent schemas: which tools were planned")
-    sub.add_argument("--narrow-at", type=float, default=0.5, metavar="SCORE", help="narrowing threshold (0.5)")
-    sub.add_argument("--revoke-at", type=float, default=0.8, metavar="SCORE", help="revocation threshold (0.8)")
+    sub.add_argument(
+        "--narrow-at", type=float, metavar="SCORE", help="narrowing threshold (default: the shipped model's)"
+    )
+    sub.add_argument(
+        "--revoke-at", type=float, metavar="SCORE", help="revocation threshold (default: the shipped model's)"
+    )
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -55,7 +59,11 @@ def _report(args: argparse.Namespace) -> int:
         if not Path(path).is_file():
             raise cli._UsageError(f"audit trail {path!r} does not exist or is not a file")
     try:
-        thresholds = Thresholds(narrow=args.narrow_at, revoke=args.revoke_at)
+        shipped = Thresholds.shipped()
+        thresholds = Thresholds(
+            narrow=shipped.narrow if args.narrow_at is None else args.narrow_at,
+            revoke=shipped.revoke if args.revoke_at is None else args.revoke_at,
+        )
     except ConfigurationError as exc:
         raise cli._UsageError(str(exc)) from exc
     try:

@@ -49,9 +49,8 @@ def session(guard: ig.Guard, principal: ig.Principal, agent: ig.AgentIdentity) -
     return guard.start("refund_request", REFUND_PARAMS, principal=principal, agent=agent)
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A real redis-server on a free loopback port for the whole run (no persistence). In CI
+def _running_redis() -> Iterator[str]:
+    """A real redis-server on a free loopback port (no persistence), killed afterwards. In CI
     (CI=true) a missing redis-server fails the tests that need it instead of skipping them."""
     if shutil.which("redis-server") is None:
         if os.environ.get("CI") == "true":
@@ -59,3 +58,15 @@ def redis_url() -> Iterator[str]:
         pytest.skip("redis-server is not installed")
     with redis_server() as server:
         yield server.url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server shared by the whole run."""
+    yield from _running_redis()
+
+
+@pytest.fixture(scope="module")
+def private_redis_url() -> Iterator[str]:
+    """A real redis-server of the module's own, for tests that empty or fill its database."""
+    yield from _running_redis()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import intentguard as ig
+from intentguard.report import Thresholds
 from intentguard.testing import FrozenClock, ScriptedAgent, sequential_ids
 
 from .conftest import REFUND_PARAMS, SCHEMAS
@@ -113,3 +114,7 @@ def write_trail(path: Path) -> Path:
         agent.call("read_message", {"message_id": "msg_00000001"})
         agent.call("send_email", {"to": "erin@globex.example", "subject": "Inbox digest", "body": "One audit mail."})
     return path
+
+
+UNREACHED = Thresholds(narrow=1.0, revoke=1.0)
+"""Thresholds no real score reaches below 1.0: reports whose departures are only what the guard decided."""

@@ -69,3 +69,17 @@ def test_notes_are_redacted() -> None:
         ["alice did not approve the call: the code is 1234-5678"], args={}, note="the code is 1234-5678"
     )
     assert "1234-5678" not in sentence
+
+
+def test_a_value_starting_like_a_quoted_parameter_does_not_withhold_the_sentence() -> None:
+    """A sentence that quotes an intent parameter survives when an argument merely starts like it; the
+    argument itself is still replaced."""
+    args = {"to": "exfil@evil.example", "body": "ann@example.com, bob@example.com, carol@example.com"}
+    sentence = "argument 'to' is 'exfil@evil.example' but must equal parameter customer_email ('ann@example.com')."
+    [kept] = redact([sentence], args=args, shown=["ann@example.com"])
+    assert "exfil" not in kept
+    assert kept.endswith("but must equal parameter customer_email ('ann@example.com').")
+    assert redact([sentence], args=args) == [WITHHELD]  # without knowing the parameter, it is withheld
+    # A value's first characters as an unquoted word ('customers' in 'customer_email') withhold nothing.
+    [plain] = redact([sentence], args={"subject": "customers"})
+    assert plain == sentence

@@ -17,7 +17,6 @@ from intentguard.cli import main
 from intentguard.testing import FrozenClock, sequential_ids
 
 from .conftest import REFUND_PARAMS
-from .redis_server import redis_server
 from .test_audit_verify import write_trail
 
 API_KEY = "sk-live-51HxyzSECRETabcdef0123"
@@ -27,11 +26,10 @@ NOTE_SECRET = "swordfish-0xDEADBEEF-vault"
 SECRETS = [API_KEY, BEARER, BEARER.split()[1], PASSWORD, NOTE_SECRET]
 
 
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """A real redis-server on a free loopback port for this module's tests."""
-    with redis_server() as url:
-        yield url
+@pytest.fixture
+def redis_url(private_redis_url: str) -> str:
+    """This module's own redis-server: its tests empty the database."""
+    return private_redis_url
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from intentguard.report.taint import entered_at, parse_taint, what
 from intentguard.testing import FrozenClock, sequential_ids
 
 from .conftest import REFUND_PARAMS, SCHEMAS
-from .report_trails import write_trail
+from .report_trails import UNREACHED, write_trail
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,8 @@ def trail(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def report(trail: Path) -> Report:
     entries, chains = read_trails([trail])
-    return build_report(entries, chains=chains, schemas=ig.load_schemas([SCHEMAS]))
+    # Departures by what the guard decided; the score's own departures are tested with scores set by hand.
+    return build_report(entries, chains=chains, schemas=ig.load_schemas([SCHEMAS]), thresholds=UNREACHED)
 
 
 def _session(report: Report, agent: str, index: int = 0) -> ig.report.SessionReport:
@@ -194,7 +195,7 @@ def test_the_score_reaching_the_narrowing_threshold_is_a_departure(tmp_path: Pat
     path = tmp_path / "scored.jsonl"
     _write_scored(path, [0.1, 0.3, 0.55, 0.9])
     entries, chains = read_trails([path])
-    session = build_report(entries, chains=chains).sessions[0]
+    session = build_report(entries, chains=chains, thresholds=Thresholds(narrow=0.5, revoke=0.8)).sessions[0]
     assert session.departure is not None
     assert session.departure.seq == 2
     assert session.tally.max_score == 0.9
@@ -276,7 +277,7 @@ def test_an_unanswered_confirm_and_a_recheck_denial_are_told_apart(tmp_path: Pat
         session.apply_approval(revoked, ig.Approval.approve(request, approver="carol", at=clock()))
         assert session.check(waiting).effect is ig.Effect.DENY
     entries, _ = read_trails([path])
-    report = build_report(entries)
+    report = build_report(entries, thresholds=UNREACHED)
     outcomes = [(c.tool, c.approver, c.outcome) for c in report.sessions[0].confirmations]
     assert outcomes == [
         ("search_kb", "carol", "approved, then denied on recheck"),
@@ -422,3 +423,10 @@ def test_origin_labels_name_the_call_that_brought_text_in() -> None:
     """An origin label of a tool output names the tool and call id; other labels name none."""
     assert entered_at("tool:get_bill#call-1 $.memo (untrusted)") == ("get_bill", "call-1")
     assert entered_at("user (trusted)") is None
+
+
+def test_default_thresholds_are_the_shipped_models_operating_point() -> None:
+    """Without thresholds, a report judges scores by the operating point the shipped model was trained for."""
+    chosen = ig.DivergenceModel.default().thresholds
+    assert Thresholds.shipped() == Thresholds(narrow=chosen["narrow"], revoke=chosen["revoke"])
+    assert build_report([]).thresholds == Thresholds.shipped()

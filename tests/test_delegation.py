@@ -324,3 +324,19 @@ def test_parent_and_child_calling_from_threads_never_overspend(root: ig.Session)
     for thread in threads:
         thread.join(timeout=60)
     assert sum(results) == 5 == root.used("search_notes")
+
+
+def test_a_parent_revoked_through_the_registry_cannot_delegate(crm_guard: ig.Guard, root: ig.Session) -> None:
+    """Once the registry revoked the parent (here its user), delegating from it is refused with SESSION_REVOKED."""
+    crm_guard.registry.invalidate(ig.Scope.user("acme", "u-7"), reason="offboarded", by="hr-system")
+    with pytest.raises(ig.Denied) as denied:
+        root.delegate(HELPER)
+    assert denied.value.decision.codes == (ReasonCode.SESSION_REVOKED,)
+    assert "hr-system invalidated user 'u-7'" in str(denied.value)
+
+
+def test_revoke_needs_a_reason(root: ig.Session) -> None:
+    """revoke() without a reason sentence is a configuration error, and revokes nothing."""
+    with pytest.raises(ig.ConfigurationError, match="needs a reason"):
+        root.revoke("")
+    assert root.revoked is None

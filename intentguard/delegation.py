@@ -6,19 +6,24 @@ fewer tools, smaller budgets (never more than the parent has left), extra argume
 a lifetime of at most ``hop_ttl_factor`` of the parent's remaining one; the decay schedule is
 inherited, so high-privilege tools drop out at the same ages. Past the schema's ``max_depth`` it
 is refused with ``DEPTH_EXCEEDED``. With keys configured, each child gets a signed hop token
-linked to its parent's.
+linked to its parent's. An allowed call of a child is charged to every session above it in the
+process (:func:`charge_ancestors`), so a tree never spends more than its root's budgets.
 
 :func:`resume` (``guard.resume(tokens, tenant=...)``) rebuilds a session from its token chain,
 re-validating everything now and trusting nothing from spawn time: signatures, linkage and
-narrowing, expiry, the tenant, the user and the tenant's state, revocation of every session in
-the chain, and that the token was not resumed before (its ``jti``).
+narrowing, expiry, the tenant, the user and the tenant's state, revocation (the session
+registry: any scope of the chain invalidated since its root started), and that the token was
+not resumed before in any process sharing the registry (its ``jti``).
+
+Delegated and resumed sessions register as of their root's start and under the session and
+agent of every hop above them, so :func:`revoke` (``session.revoke``) and every invalidation
+since the root started reach the whole subtree, in every process sharing the registry.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +31,7 @@ from intentguard.clock import DurationLike, format_time, to_duration
 from intentguard.decision import Decision, Effect, Reason, ReasonCode
 from intentguard.errors import ConfigurationError, Denied, GrantWideningError, IntentguardError
 from intentguard.identity import AgentIdentity, DelegationChain, Principal
+from intentguard.registry import Scope
 from intentguard.schema import ArgSpec
 
 if TYPE_CHECKING:
@@ -33,31 +39,7 @@ if TYPE_CHECKING:
     from intentguard.session import Session
     from intentguard.tokens import Hop
 
-__all__ = ["ReplayCache", "RevocationCheck", "delegate", "resume"]
-
-RevocationCheck = Callable[[str], "str | None"]
-"""Given a session id, why it was revoked, or None: the registry every process shares."""
-
-
-class ReplayCache:
-    """The ``jti`` of every token resumed in this process, until it expires (bounded)."""
-
-    def __init__(self, max_entries: int = 65_536) -> None:
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._max = max_entries
-        self._lock = threading.Lock()
-
-    def claim(self, jti: str, exp: float, now: float) -> bool:
-        """Record ``jti`` as used; False if it was already used (a replay)."""
-        with self._lock:
-            while self._seen and next(iter(self._seen.values())) <= now:
-                self._seen.popitem(last=False)
-            if jti in self._seen:
-                return False
-            if len(self._seen) >= self._max:
-                return False  # full of live tokens: refuse rather than forget one that could be replayed
-            self._seen[jti] = exp
-            return True
+__all__ = ["charge_ancestors", "delegate", "resume", "revoke"]
 
 
 def _deny(code: ReasonCode, sentence: str) -> Denied:
@@ -89,7 +71,7 @@ def delegate(
     guard = parent._guard
     now = guard.clock()
     with parent._lock:
-        grant, revoked = parent._grant, parent._revoked
+        grant, revoked = parent._grant, parent.revoked  # here, or through the registry
         left_total = None if grant.max_calls is None else grant.max_calls - parent._used_total
         left = {name: policy.max_calls - parent._used.get(name, 0) for name, policy in grant.tools.items()}
     if revoked is not None:
@@ -141,6 +123,8 @@ def delegate(
     child_id = guard.ids()
     chain = parent.chain.extend(agent, child_id)
     child = Session(guard, child_id, parent.intent, child_grant, principal=parent.principal, agent=agent, chain=chain)
+    _refuse_revoked(child, now)
+    child._ancestors = (parent, *parent._ancestors)
     if guard.keys is not None:
         from intentguard.tokens import issue_hop
 
@@ -148,9 +132,62 @@ def delegate(
         hop = issue_hop(guard.keys, child, parent=parent_token, jti=guard.ids(), now=now, constraints=specs)
         child.tokens = (*parent.tokens, hop)
     parent._children.add(child)
-    if parent.revoked is not None:  # revoked while the child was being made
-        child.revoke(f"its parent session {parent.id!r} was revoked ({parent.revoked})")
+    if parent.revoked is not None:  # revoked here while the child was being made
+        _stop(child, f"its parent session {parent.id!r} was revoked ({parent.revoked})")
     return child
+
+
+def _refuse_revoked(session: Session, now: float) -> None:
+    """Refuse a delegated or resumed session whose lineage was revoked before it was made."""
+    reason = session._lease.check(now)
+    if reason is not None:
+        raise Denied(Decision(Effect.DENY, (reason,)))
+
+
+def charge_ancestors(session: Session, name: str, decision: Decision) -> Decision:
+    """Charge an allowed call of a delegated session to every session above it in this process,
+    so a delegation tree never spends more than its root's budgets; or, when one of them has no
+    call of ``name`` (or none at all) left, a DENY naming it, and nothing is charged.
+
+    Called with ``session``'s lock held; takes the ancestors' locks nearest first, the one order
+    every caller uses (a session never takes a descendant's lock), so this cannot deadlock."""
+    with ExitStack() as held:
+        for ancestor in session._ancestors:
+            held.enter_context(ancestor._lock)
+        for ancestor in session._ancestors:
+            grant = ancestor._grant
+            policy = grant._lookup.get(name)
+            if policy is not None and ancestor._used.get(name, 0) >= policy.max_calls:
+                spent = f"no call of {name!r} left ({policy.max_calls} spent by it and its delegations)"
+            elif ancestor._used_total >= grant._total:
+                spent = f"no call left ({grant.max_calls} spent by it and its delegations)"
+            else:
+                continue
+            sentence = f"session {ancestor.id!r}, above this one in the delegation chain, has {spent}."
+            return Decision(Effect.DENY, (Reason(ReasonCode.BUDGET_EXHAUSTED, sentence),))
+        for ancestor in session._ancestors:
+            ancestor._used[name] += 1
+            ancestor._used_total += 1
+    return decision
+
+
+def revoke(session: Session, reason: str, *, by: str) -> None:
+    """Stop ``session`` and its in-process subtree at once, then invalidate its session scope in
+    the registry, which every session delegated from it belongs to in every process."""
+    if not isinstance(reason, str) or not reason:
+        raise ConfigurationError("revoke() needs a reason sentence")
+    _stop(session, reason)
+    scope = Scope.session(session.principal.tenant, session.id)
+    session._guard.registry.invalidate(scope, reason=reason, by=by)
+
+
+def _stop(session: Session, reason: str) -> None:
+    """Revoke locally: here at once, whether or not the registry can be reached."""
+    with session._lock:
+        if session.revoked is None:
+            session._revoked = reason
+    for child in list(session._children):
+        _stop(child, f"its parent session {session.id!r} was revoked ({reason})")
 
 
 def root_token(session: Session) -> None:
@@ -168,7 +205,8 @@ def resume(guard: Guard, tokens: Sequence[str], *, tenant: str) -> Session:
     Raises :class:`Denied` naming why when any check fails now: a token (``TOKEN_INVALID``:
     signature, algorithm, key, linkage, widening, replay), expiry (``GRANT_EXPIRED``), depth
     (``DEPTH_EXCEEDED``), tenant (``TENANT_MISMATCH``, ``TENANT_CONTEXT``), revocation
-    (``SESSION_REVOKED``).
+    (``SESSION_REVOKED``). Raises :class:`~intentguard.errors.RegistryError` when the session
+    registry cannot be reached (nothing is resumed then).
     """
     from intentguard.session import Session
     from intentguard.tenancy import revalidate
@@ -186,12 +224,6 @@ def resume(guard: Guard, tokens: Sequence[str], *, tenant: str) -> Session:
             f"the token chain is for tenant {leaf.aud!r}, but this worker acts for tenant {tenant!r}; "
             "a session never crosses tenants.",
         )
-    if guard.revocations is not None:
-        for hop in hops:
-            reason = guard.revocations(hop.claims.intentguard.session)
-            if reason is not None:
-                sentence = f"session {hop.claims.intentguard.session!r} of the chain was revoked: {reason}"
-                raise _deny(ReasonCode.SESSION_REVOKED, sentence)
     grant = _rebuild(guard, hops)
     ext = leaf.intentguard
     principal = Principal(user=leaf.sub, tenant=leaf.aud, auth_event=ext.auth_event)
@@ -204,13 +236,17 @@ def resume(guard: Guard, tokens: Sequence[str], *, tenant: str) -> Session:
     )
     intent = guard.intent(root.intentguard.intent, root.intentguard.params)
     session = Session(guard, ext.session, intent, grant, principal=principal, agent=agents[-1], chain=chain)
+    _refuse_revoked(session, now)
     reasons = revalidate(session, now)
     if reasons:
         raise Denied(Decision(Effect.DENY, reasons))
-    if not guard.replay.claim(leaf.jti, leaf.exp, now):
+    # Last, so a refusal above leaves the token unused. Qualified by tenant: a tenant's signer
+    # chooses its jtis, and must not be able to spend another tenant's.
+    if not guard.registry.claim_once(f"hop-jti\x1f{leaf.aud}\x1f{leaf.jti}", until=leaf.exp):
         raise _deny(
             ReasonCode.TOKEN_INVALID,
-            f"hop token {leaf.jti!r} was already resumed in this process (a replay); delegate a fresh hop instead.",
+            f"hop token {leaf.jti!r} was already resumed (a replay; a hop resumes once in all the processes "
+            "sharing the session registry); delegate a fresh hop instead.",
         )
     session.tokens = tuple(hop.token for hop in hops)
     return session

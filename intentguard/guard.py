@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from intentguard.audit import AuditSink, AuditWriter, SinkErrorHandler
 from intentguard.clock import Clock, DurationLike, SystemClock, to_duration
-from intentguard.delegation import ReplayCache, resume, root_token
+from intentguard.delegation import resume, root_token
 from intentguard.divergence import DivergenceConfig
 from intentguard.errors import ConfigurationError
 from intentguard.gates import AsyncConfirmationHandler, ConfirmationHandler, deny_all
@@ -34,7 +34,6 @@ from intentguard.session import Session
 from intentguard.tenancy import TenantCache, TenantContextProvider
 
 if TYPE_CHECKING:
-    from intentguard.delegation import RevocationCheck
     from intentguard.keys import KeyStore
     from intentguard.tokens import HopVerifier
 
@@ -62,8 +61,9 @@ class Guard:
 
     Identity (see ``docs/identity.md``): with ``keys`` (a :class:`~intentguard.keys.KeyStore`)
     every session carries signed hop tokens and :meth:`resume` accepts them; ``tenants`` is
-    consulted on every call through a cache whose answers live at most ``tenant_max_age``;
-    ``revocations`` tells :meth:`resume` which sessions were revoked anywhere.
+    consulted on every call through a cache whose answers live at most ``tenant_max_age``.
+    :meth:`resume` asks the registry whether the chain was revoked and whether its token was
+    resumed before.
     """
 
     def __init__(
@@ -79,7 +79,6 @@ class Guard:
         keys: KeyStore | None = None,
         tenants: TenantContextProvider | None = None,
         tenant_max_age: DurationLike = 30,
-        revocations: RevocationCheck | None = None,
         registry: SessionRegistry | str | None = None,
         divergence: DivergenceConfig | None = None,
     ) -> None:
@@ -110,11 +109,9 @@ class Guard:
         self._templates_lock = threading.Lock()
         self.audit = AuditWriter(audit, ids=self.ids, clock=self.clock, on_error=on_audit_error)
         self.keys = keys
-        self.revocations = revocations
         max_age = to_duration(tenant_max_age, what="tenant_max_age")
         self.tenancy = None if tenants is None else TenantCache(tenants, clock=self.clock, max_age=max_age)
         self._hop_verifier: HopVerifier | None = None
-        self.replay = ReplayCache()
         self.registry, self._owns_registry = open_registry(registry, clock=self.clock)
         if divergence is not None and not isinstance(divergence, DivergenceConfig):
             raise ConfigurationError(f"divergence={divergence!r} is not an intentguard.DivergenceConfig")

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import intentguard as ig
 from intentguard.decision import Effect, ReasonCode
+from intentguard.schema import Confirm
 from intentguard.testing import FrozenClock, capture_decisions, sequential_ids
 
 from .identity_schemas import PARAMS, crm_schema
@@ -219,3 +220,123 @@ def test_no_sequence_of_delegations_ever_widens(script: list[tuple[int, dict, in
                 assert mine.active_tools(moment) <= theirs.active_tools(moment)
             sessions.append(child)
         assert all(session.check(read()).effect in (Effect.ALLOW, Effect.DENY) for session in sessions)
+
+
+def test_a_childs_calls_are_charged_to_every_session_above_it(root: ig.Session) -> None:
+    """An allowed call of a child or grandchild counts against its parent's and the root's budgets too."""
+    child = root.delegate(HELPER)
+    grandchild = child.delegate(WORKER)
+    assert root.check(read()).allowed
+    assert child.check(read()).allowed
+    assert grandchild.check(read()).allowed
+    assert (root.used("read_record"), child.used("read_record"), grandchild.used("read_record")) == (3, 2, 1)
+    assert (root.used_total, child.used_total, grandchild.used_total) == (3, 2, 1)
+    assert root.check(read()).allowed
+    assert root.check(read()).allowed
+    decision = grandchild.check(read())
+    assert decision.codes == (ReasonCode.BUDGET_EXHAUSTED,)
+    assert f"session {root.id!r}, above this one in the delegation chain, has no call of 'read_record'" in (
+        decision.explain()
+    )
+    assert (root.used("read_record"), child.used("read_record"), grandchild.used("read_record")) == (5, 2, 1)
+    assert child.check(read()).codes == (ReasonCode.BUDGET_EXHAUSTED,)
+    assert root.check(read()).codes == (ReasonCode.BUDGET_EXHAUSTED,)
+
+
+def test_the_session_budget_is_shared_too(clock: FrozenClock) -> None:
+    """A child's call is refused once the root has spent its session budget, whatever the tool."""
+    with ig.Guard(schemas=[crm_schema(max_calls=8)], clock=clock, ids=sequential_ids("b")) as guard:
+        root = guard.start("crm_update", PARAMS, principal=ACME, agent=BOT)
+        for _ in range(3):
+            assert root.check(read()).allowed
+        child = root.delegate(HELPER)
+        assert child.grant.max_calls == 5
+        for _ in range(5):
+            assert root.check(ig.ToolCall("search_notes", {"query": "refund"})).allowed
+        decision = child.check(read())
+        assert decision.codes == (ReasonCode.BUDGET_EXHAUSTED,)
+        assert f"session {root.id!r}, above this one in the delegation chain, has no call left (8 spent" in (
+            decision.explain()
+        )
+        assert (root.used_total, child.used_total) == (8, 0)
+
+
+def test_an_approved_call_of_a_child_is_charged_to_its_parent(clock: FrozenClock) -> None:
+    """A call a person approved in a child counts against the parent; once the parent has none left it is refused."""
+    schema = crm_schema()
+    schema.tools["update_record"] = schema.tools["update_record"].model_copy(update={"confirm": Confirm.ALWAYS})
+
+    def approve(request: ig.ConfirmationRequest) -> ig.Approval:
+        return ig.Approval.approve(request, approver="ann", at=clock())
+
+    update = ig.ToolCall("update_record", {"tenant_id": "acme", "record_id": "R-1", "status": "closed"})
+    with ig.Guard(schemas=[schema], clock=clock, ids=sequential_ids("a"), confirm=approve) as guard:
+        root = guard.start("crm_update", PARAMS, principal=ACME, agent=BOT)
+        child = root.delegate(HELPER)
+        assert child.check(update).effect is Effect.CONFIRM
+        assert child.decide(update).allowed
+        assert root.decide(update).allowed
+        assert root.used("update_record") == 2
+        decision = child.decide(update)
+        assert decision.codes == (ReasonCode.BUDGET_EXHAUSTED,)
+        assert child.used("update_record") == 1
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["read_record", "search_notes"])), max_size=40))
+def test_no_interleaving_of_calls_exceeds_the_roots_budgets(calls: list[tuple[int, str]]) -> None:
+    """Whatever order root, child and grandchild call in, the tree's allowed calls stay within the root's budgets."""
+    schema = crm_schema(max_calls=8)
+    with ig.Guard(schemas=[schema], clock=FrozenClock(), ids=sequential_ids("h")) as guard:
+        root = guard.start("crm_update", PARAMS, principal=ACME, agent=BOT)
+        root.check(read())
+        child = root.delegate(HELPER)
+        grandchild = child.delegate(WORKER, max_calls=5)
+        tree = [root, child, grandchild]
+        allowed = {"read_record": 1, "search_notes": 0}
+        for who, tool in calls:
+            call = read() if tool == "read_record" else ig.ToolCall("search_notes", {"query": "q"})
+            if tree[who].check(call).allowed:
+                allowed[tool] += 1
+        assert allowed["read_record"] <= 5
+        assert allowed["search_notes"] <= 5
+        assert sum(allowed.values()) <= 8
+        assert root.used_total == sum(allowed.values())
+        for session in tree:
+            assert session.used_total <= (session.grant.max_calls or 0)
+
+
+def test_parent_and_child_calling_from_threads_never_overspend(root: ig.Session) -> None:
+    """Parent and child threads calling at once spend exactly the root's budget, no more (and do not deadlock)."""
+    import threading
+
+    child = root.delegate(HELPER)
+    grandchild = child.delegate(WORKER)
+    notes = ig.ToolCall("search_notes", {"query": "q"})
+    results: list[bool] = []
+
+    def spend(session: ig.Session) -> None:
+        results.extend(session.check(notes).allowed for _ in range(20))
+
+    threads = [threading.Thread(target=spend, args=(session,)) for session in (root, child, grandchild) * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum(results) == 5 == root.used("search_notes")
+
+
+def test_a_parent_revoked_through_the_registry_cannot_delegate(crm_guard: ig.Guard, root: ig.Session) -> None:
+    """Once the registry revoked the parent (here its user), delegating from it is refused with SESSION_REVOKED."""
+    crm_guard.registry.invalidate(ig.Scope.user("acme", "u-7"), reason="offboarded", by="hr-system")
+    with pytest.raises(ig.Denied) as denied:
+        root.delegate(HELPER)
+    assert denied.value.decision.codes == (ReasonCode.SESSION_REVOKED,)
+    assert "hr-system invalidated user 'u-7'" in str(denied.value)
+
+
+def test_revoke_needs_a_reason(root: ig.Session) -> None:
+    """revoke() without a reason sentence is a configuration error, and revokes nothing."""
+    with pytest.raises(ig.ConfigurationError, match="needs a reason"):
+        root.revoke("")
+    assert root.revoked is None

@@ -7,6 +7,7 @@ one, the scope is invalidated through the other, and ``sync()`` plays the part o
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -233,20 +234,99 @@ def test_a_closed_guard_closes_the_registry_it_opened(backend: Backend) -> None:
     assert start(backend.guard(handed)).check(LOOKUP).allowed
 
 
-def test_scopes_include_the_root_session_of_a_delegated_one() -> None:
-    """A session delegated from another belongs to its root session's scope too."""
+def test_scopes_include_every_hop_above_a_delegated_session() -> None:
+    """A session delegated from others belongs to the session and agent scopes of every hop above it."""
     schema = SimpleNamespace(name="refund_request")
-    child = SimpleNamespace(
-        id="child",
-        root_id="root",
-        principal=ig.Principal(user="u-7", tenant="acme"),
+    principal = ig.Principal(user="u-7", tenant="acme")
+    chain = ig.DelegationChain.start(principal, ig.AgentIdentity(id="bot"), "root")
+    chain = chain.extend(ig.AgentIdentity(id="helper"), "middle").extend(ig.AgentIdentity(id="helper"), "leaf")
+    leaf = SimpleNamespace(
+        id="leaf",
+        chain=chain,
+        principal=principal,
         agent=ig.AgentIdentity(id="helper"),
         intent=SimpleNamespace(schema=schema),
     )
-    scopes = scopes_of(child)
-    assert Scope.session("acme", "root") in scopes
-    assert Scope.session("acme", "child") in scopes
+    scopes = scopes_of(leaf)
+    assert [scope for scope in scopes if scope.kind is ScopeKind.SESSION] == [
+        Scope.session("acme", name) for name in ("root", "middle", "leaf")
+    ]
+    assert [scope for scope in scopes if scope.kind is ScopeKind.AGENT] == [
+        Scope.agent("acme", "bot"),
+        Scope.agent("acme", "helper"),
+    ]
     assert {scope.kind for scope in scopes} == set(ScopeKind)
+    assert len(scopes) == len(set(scopes)) == 8
+
+
+def test_a_delegated_session_counts_from_its_roots_start(backend: Backend) -> None:
+    """An invalidation after the root started, not yet seen here, still refuses a delegation made now;
+    one from before the root started does not."""
+    here = backend.open()
+    guard = backend.guard(here)
+    backend.open().invalidate(Scope.agent("acme", "helper"), reason="an old incident", by="secops")
+    backend.clock.advance(seconds=1)
+    root = start(guard)
+    assert root.delegate(ig.AgentIdentity(id="helper")).check(LOOKUP).allowed
+    backend.clock.advance(seconds=1)
+    backend.open().invalidate(Scope.agent("acme", "helper"), reason="the helper leaked data", by="secops")
+    with pytest.raises(ig.Denied) as denied:
+        root.delegate(ig.AgentIdentity(id="helper"))
+    assert denied.value.decision.codes == (ReasonCode.SESSION_REVOKED,)
+    assert "the helper leaked data" in str(denied.value)
+    assert root.check(LOOKUP).allowed  # the root's own agent was not invalidated
+
+
+def test_revoking_a_session_reaches_its_children_through_the_registry(backend: Backend) -> None:
+    """session.revoke() writes the session's scope: the child as another process holds it is revoked after a poll."""
+    here, there = backend.open(), backend.open()
+    root = start(backend.guard(here))
+    child = root.delegate(ig.AgentIdentity(id="helper"))
+    # The child as another process holds it (what guard.resume builds there from its tokens):
+    elsewhere = ig.Session(
+        backend.guard(there),
+        child.id,
+        child.intent,
+        child.grant,
+        principal=child.principal,
+        agent=child.agent,
+        chain=child.chain,
+    )
+    assert elsewhere.check(LOOKUP).allowed
+    backend.clock.advance(seconds=1)
+    root.revoke("the user logged out", by="ann")
+    assert child.check(LOOKUP).codes == (ReasonCode.SESSION_REVOKED,)
+    assert "its parent session" in (child.revoked or "")  # here: at once, not through the registry
+    sync(there)
+    assert elsewhere.check(LOOKUP).codes == (ReasonCode.SESSION_REVOKED,)
+    assert f"ann invalidated session {root.id!r}" in (elsewhere.revoked or "")
+
+
+def test_a_key_is_claimed_once_across_registries(backend: Backend) -> None:
+    """claim_once holds across registries of one backend until the claim expires."""
+    first, second = backend.open(), backend.open()
+    key = f"jti-{uuid.uuid4().hex}"
+    now = backend.clock()
+    assert first.claim_once(key, until=now + 60)
+    assert not second.claim_once(key, until=now + 60)
+    assert not first.claim_once(key, until=now + 60)
+    assert second.claim_once(key + "-other", until=now + 60)
+    with pytest.raises(ig.ConfigurationError, match="non-empty key"):
+        first.claim_once("", until=now + 60)
+
+
+def test_a_claim_expires_with_its_token(backend: Backend) -> None:
+    """After ``until`` the key can be claimed again (Redis expires it on the server: waited for, bounded)."""
+    registry = backend.open()
+    key = f"jti-{uuid.uuid4().hex}"
+    assert registry.claim_once(key, until=backend.clock() + 0.001)
+    backend.clock.advance(seconds=1)
+    deadline = time.monotonic() + 10
+    while not registry.claim_once(key, until=backend.clock() + 60):
+        assert backend.name == "redis"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert not registry.claim_once(key, until=backend.clock() + 60)
 
 
 def test_scope_values_are_checked_and_round_trip() -> None:

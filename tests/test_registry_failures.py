@@ -254,3 +254,34 @@ def test_redis_server_helper_reports_a_server_that_never_answers() -> None:
     """The helper fails with a clear error when the program exits instead of serving."""
     with pytest.raises(ig.ConfigurationError, match="did not answer"), redis_server("false"):
         pass
+
+
+def test_a_failed_sqlite_claim_claims_nothing(tmp_path: Path, clock: FrozenClock) -> None:
+    """A claim the database refuses is rolled back and raised as RegistryError; the key stays claimable."""
+    path = tmp_path / "registry.db"
+    with ig.SQLiteRegistry(path, clock=clock) as registry:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON intentguard_claims BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+            db.commit()
+        with pytest.raises(ig.RegistryError, match="refused"):
+            registry.claim_once("jti-1", until=clock() + 60)
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.execute("DROP TRIGGER refuse")
+            db.commit()
+        assert registry.claim_once("jti-1", until=clock() + 60)
+
+
+def test_revoke_holds_here_when_the_registry_cannot_be_written(tmp_path: Path, clock: FrozenClock) -> None:
+    """With the registry unreachable, revoke() still stops the session and its children here, then raises."""
+    registry = ig.SQLiteRegistry(tmp_path / "registry.db", clock=clock)
+    with ig.Guard(schemas=[REFUND], clock=clock, ids=sequential_ids("r"), registry=registry) as guard:
+        session = start(guard)
+        child = session.delegate(ig.AgentIdentity(id="helper"))
+        registry.close()
+        with pytest.raises(ig.RegistryError, match="closed"):
+            session.revoke("the user logged out")
+        assert session.revoked == "the user logged out"
+        assert child.check(LOOKUP).codes == (ReasonCode.SESSION_REVOKED,)
+        assert "its parent session" in (child.revoked or "")

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import intentguard as ig
 from intentguard.decision import ReasonCode
+from intentguard.registry import Scope
 from intentguard.testing import FrozenClock, TenantDirectory, sequential_ids
 
 from .identity_schemas import PARAMS, crm_schema
@@ -75,13 +79,47 @@ def test_a_resumed_session_is_the_delegated_session(
         assert grandchild.chain.sessions == (job.root_id, job.id, grandchild.id)
 
 
-def test_resume_rechecks_revocation_of_every_hop(job: ig.Session, keys: ig.MemoryKeyStore, clock: FrozenClock) -> None:
-    """A chain whose root was revoked anywhere cannot be resumed."""
-    revoked = {job.root_id: "the user logged out"}
-    with elsewhere(clock, keys, revocations=revoked.get) as guard, pytest.raises(ig.Denied) as denied:
+@pytest.mark.parametrize(
+    "scope_of",
+    [
+        lambda job: Scope.session("acme", job.root_id),
+        lambda job: Scope.session("acme", job.id),
+        lambda job: Scope.agent("acme", "support-bot"),
+        lambda job: Scope.agent("acme", "nightly-job"),
+        lambda job: Scope.user("acme", "u-7"),
+        lambda job: Scope.of_tenant("acme"),
+        lambda job: Scope.intent("acme", "crm_update"),
+    ],
+    ids=["root-session", "own-session", "root-agent", "own-agent", "user", "tenant", "intent"],
+)
+def test_resume_refuses_a_chain_invalidated_since_its_root_started(
+    job: ig.Session, keys: ig.MemoryKeyStore, clock: FrozenClock, tmp_path: Path, scope_of: Callable[[Any], Scope]
+) -> None:
+    """An invalidation of any scope of the chain after its root started, before the resume, refuses the resume."""
+    clock.advance(minutes=10)
+    with ig.SQLiteRegistry(tmp_path / "registry.db", clock=clock) as admin:
+        admin.invalidate(scope_of(job), reason="ann was offboarded", by="hr-system")
+    clock.advance(hours=1)
+    registry = ig.SQLiteRegistry(tmp_path / "registry.db", clock=clock)
+    with registry, elsewhere(clock, keys, registry=registry) as guard, pytest.raises(ig.Denied) as denied:
         guard.resume(job.tokens, tenant="acme")
     assert denied.value.decision.codes == (ReasonCode.SESSION_REVOKED,)
-    assert "the user logged out" in str(denied.value)
+    assert "hr-system invalidated" in str(denied.value)
+    assert "ann was offboarded" in str(denied.value)
+
+
+def test_an_invalidation_before_the_root_started_does_not_refuse_it(
+    job: ig.Session, keys: ig.MemoryKeyStore, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """A user offboarded (and back) before the chain's root started does not stop the chain; nor does another user's."""
+    with ig.SQLiteRegistry(tmp_path / "registry.db", clock=FrozenClock(clock() - 3600)) as admin:
+        admin.invalidate(Scope.user("acme", "u-7"), reason="old offboarding", by="hr-system")
+    clock.advance(minutes=10)
+    with ig.SQLiteRegistry(tmp_path / "registry.db", clock=clock) as admin:
+        admin.invalidate(Scope.user("acme", "u-8"), reason="another user", by="hr-system")
+    registry = ig.SQLiteRegistry(tmp_path / "registry.db", clock=clock)
+    with registry, elsewhere(clock, keys, registry=registry) as guard:
+        assert guard.resume(job.tokens, tenant="acme").check(read()).allowed
 
 
 def test_resume_rechecks_the_tenant_and_the_user(job: ig.Session, keys: ig.MemoryKeyStore, clock: FrozenClock) -> None:
@@ -109,29 +147,29 @@ from intentguard.testing import FrozenClock
 from tests.identity_schemas import PARAMS, crm_schema
 
 work = json.load(open(sys.argv[1]))
-revoked = work["revoked"]
 guard = ig.Guard(
     schemas=[crm_schema(ttl="PT12H", decay=[{"after": "PT4H", "drop": "high"}])],
     clock=FrozenClock(work["now"]),
     keys=ig.MemoryKeyStore.load(work["keys"]),
-    revocations=revoked.get,
+    registry=work["registry"],
 )
-try:
-    session = guard.resume(work["tokens"], tenant=work["tenant"])
-except ig.Denied as denied:
-    print(json.dumps({"resumed": False, "codes": list(denied.decision.codes), "why": denied.decision.explain()}))
-    sys.exit(0)
-call = ig.ToolCall("read_record", {"tenant_id": "acme", "record_id": "R-1"})
-update = ig.ToolCall("update_record", {"tenant_id": "acme", "record_id": "R-1", "status": "closed"})
-print(json.dumps({"resumed": True, "depth": session.depth, "root": session.root_id,
-                  "read": session.check(call).effect.name, "update": list(session.check(update).codes)}))
+with guard:
+    try:
+        session = guard.resume(work["tokens"], tenant=work["tenant"])
+    except ig.Denied as denied:
+        print(json.dumps({"resumed": False, "codes": list(denied.decision.codes), "why": denied.decision.explain()}))
+        sys.exit(0)
+    call = ig.ToolCall("read_record", {"tenant_id": "acme", "record_id": "R-1"})
+    update = ig.ToolCall("update_record", {"tenant_id": "acme", "record_id": "R-1", "status": "closed"})
+    print(json.dumps({"resumed": True, "depth": session.depth, "root": session.root_id,
+                      "read": session.check(call).effect.name, "update": list(session.check(update).codes)}))
 """
 
 
 def run_job(tmp_path: Path, job: ig.Session, keys: ig.MemoryKeyStore, now: float, **work: object) -> dict[str, object]:
     keys.save(tmp_path / "public-keys.json")  # the job's process gets public keys only
     spec = {"tokens": list(job.tokens), "keys": str(tmp_path / "public-keys.json"), "now": now}
-    spec.update({"tenant": "acme", "revoked": {}}, **work)
+    spec.update({"tenant": "acme", "registry": "memory:"}, **work)
     (tmp_path / "work.json").write_text(json.dumps(spec))
     result = subprocess.run(
         [sys.executable, "-c", BACKGROUND_JOB, str(tmp_path / "work.json")],
@@ -158,11 +196,143 @@ def test_a_background_job_resumes_hours_later_in_another_process(
 def test_the_other_process_trusts_nothing_from_spawn_time(
     tmp_path: Path, job: ig.Session, keys: ig.MemoryKeyStore, clock: FrozenClock
 ) -> None:
-    """In the other process: wrong tenant, revocation and expiry are each refused with their own reason."""
-    beta = run_job(tmp_path, job, keys, clock() + 3600, tenant="beta")
+    """In the other process: wrong tenant, revocation (in the shared registry) and expiry are each refused."""
+    registry = f"sqlite:///{tmp_path / 'registry.db'}"
+    beta = run_job(tmp_path, job, keys, clock() + 3600, tenant="beta", registry=registry)
     assert beta["codes"] == ["TENANT_MISMATCH"]
-    revoked = run_job(tmp_path, job, keys, clock() + 3600, revoked={job.id: "job cancelled by ann"})
+    clock.advance(minutes=5)
+    with ig.SQLiteRegistry(tmp_path / "registry.db", clock=clock) as admin:
+        admin.invalidate(Scope.session("acme", job.id), reason="job cancelled by ann", by="ann")
+    revoked = run_job(tmp_path, job, keys, clock() + 3600, registry=registry)
     assert revoked["codes"] == ["SESSION_REVOKED"]
+    assert "ann invalidated session" in revoked["why"]  # type: ignore[operator]
     assert "job cancelled by ann" in revoked["why"]  # type: ignore[operator]
     expired = run_job(tmp_path, job, keys, clock() + 7 * 3600)
     assert expired["codes"] == ["GRANT_EXPIRED"]
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def shared_registry(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a registry every process of the test shares: an SQLite file, or a real redis-server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry.db'}"
+    return f"{request.getfixturevalue('redis_url')}?prefix=resume-{uuid.uuid4().hex}:"
+
+
+def test_a_hop_resumed_in_one_process_is_a_replay_in_another(
+    tmp_path: Path, job: ig.Session, keys: ig.MemoryKeyStore, clock: FrozenClock, shared_registry: str
+) -> None:
+    """Processes sharing a registry resume a hop token once: the second process is refused TOKEN_INVALID (a replay)."""
+    first = run_job(tmp_path, job, keys, clock() + 60, registry=shared_registry)
+    assert first["resumed"] is True
+    second = run_job(tmp_path, job, keys, clock() + 120, registry=shared_registry)
+    assert second["codes"] == ["TOKEN_INVALID"]
+    assert f"hop token {claims_jti(job.tokens[-1])!r} was already resumed (a replay" in second["why"]  # type: ignore[operator]
+    child = job.delegate(ig.AgentIdentity(id="helper"))  # a fresh hop of the same chain resumes
+    fresh = run_job(tmp_path, child, keys, clock() + 180, registry=shared_registry)
+    assert fresh["resumed"] is True
+
+
+def test_a_refused_resume_leaves_the_token_unused(
+    job: ig.Session, keys: ig.MemoryKeyStore, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """A resume refused for another reason (a user deactivated for a while) does not spend the token."""
+    directory = TenantDirectory({"acme": None})
+    directory.inactive_users.add(("acme", "u-7"))
+    registry = ig.SQLiteRegistry(tmp_path / "registry.db", clock=clock)
+    with registry, elsewhere(clock, keys, registry=registry, tenants=directory) as guard:
+        with pytest.raises(ig.Denied, match="no longer"):
+            guard.resume(job.tokens, tenant="acme")
+        directory.inactive_users.clear()
+        clock.advance(minutes=1)
+        assert guard.resume(job.tokens, tenant="acme").check(read()).allowed
+
+
+def claims_jti(token: str) -> str:
+    import jwt
+
+    return str(jwt.decode(token, options={"verify_signature": False})["jti"])
+
+
+WORKER = """
+import json, sys, time
+import intentguard as ig
+from intentguard.testing import FrozenClock, sequential_ids
+from tests.identity_schemas import crm_schema
+
+work = json.load(open(sys.argv[1]))
+with ig.Guard(
+    schemas=[crm_schema(ttl="PT12H", decay=[{"after": "PT4H", "drop": "high"}])],
+    clock=FrozenClock(work["now"]),
+    ids=sequential_ids("w"),
+    keys=ig.MemoryKeyStore.load(work["keys"]),
+    registry=work["registry"],
+) as guard:
+    resumed = guard.resume(work["tokens"], tenant="acme")
+    helper = resumed.delegate(ig.AgentIdentity(id="helper"))
+    call = ig.ToolCall("read_record", {"tenant_id": "acme", "record_id": "R-1"})
+    print(json.dumps({"before": [resumed.check(call).effect.name, helper.check(call).effect.name]}), flush=True)
+    sys.stdin.readline()  # the other process has revoked the session by now
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (resumed.revoked is None or helper.revoked is None):
+        time.sleep(0.01)
+    after = [resumed.check(call), helper.check(call)]
+    print(json.dumps({"codes": [list(d.codes) for d in after], "why": [d.explain() for d in after]}), flush=True)
+"""
+
+
+def read_line(worker: subprocess.Popen[str]) -> Any:
+    """The worker's next JSON line; if it died instead, fail with what it printed on stderr."""
+    assert worker.stdout is not None
+    assert worker.stderr is not None
+    line = worker.stdout.readline()
+    if not line:
+        worker.wait(timeout=60)
+        pytest.fail(f"the worker exited {worker.returncode}: {worker.stderr.read()}")
+    return json.loads(line)
+
+
+def test_revoking_a_session_stops_its_subtree_in_another_process(
+    tmp_path: Path, keys: ig.MemoryKeyStore, clock: FrozenClock
+) -> None:
+    """session.revoke() here denies the session resumed in another process and the child it delegated there;
+    the session above the revoked one keeps running."""
+    path = tmp_path / "registry.db"
+    keys.save(tmp_path / "keys.json", private=True)  # the worker delegates, so it signs
+    registry = ig.SQLiteRegistry(path, clock=clock)
+    with (
+        registry,
+        ig.Guard(
+            schemas=[crm_schema(**LONG)], clock=clock, ids=sequential_ids("o"), keys=keys, registry=registry
+        ) as guard,
+    ):
+        root = guard.start("crm_update", PARAMS, principal=ACME, agent=BOT)
+        job = root.delegate(JOB)
+        spec = {"tokens": list(job.tokens), "keys": str(tmp_path / "keys.json"), "now": clock() + 60}
+        (tmp_path / "work.json").write_text(json.dumps({**spec, "registry": f"sqlite:///{path}"}))
+        with subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(tmp_path / "work.json")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        ) as worker:
+            try:
+                assert worker.stdout is not None
+                assert worker.stdin is not None
+                assert read_line(worker) == {"before": ["ALLOW", "ALLOW"]}
+                clock.advance(minutes=2)
+                job.revoke("the nightly job was cancelled", by="ann")
+                worker.stdin.write("revoked\n")
+                worker.stdin.flush()
+                result = read_line(worker)
+                assert worker.wait(timeout=60) == 0
+            finally:
+                worker.kill()
+        assert result["codes"] == [["SESSION_REVOKED"], ["SESSION_REVOKED"]]
+        for why in result["why"]:
+            assert f"ann invalidated session {job.id!r} of tenant 'acme'" in why
+            assert "the nightly job was cancelled" in why
+        assert job.check(read()).codes == (ReasonCode.SESSION_REVOKED,)
+        assert root.check(read()).allowed

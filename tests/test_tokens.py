@@ -115,7 +115,7 @@ def test_a_replayed_jti(crm_guard: ig.Guard, chain: list[str]) -> None:
     crm_guard.resume(chain, tenant="acme")
     decision = refused(crm_guard, chain)
     assert decision.codes == (ReasonCode.TOKEN_INVALID,)
-    assert "already resumed in this process (a replay)" in decision.explain()
+    assert "was already resumed (a replay" in decision.explain()
 
 
 def test_a_jti_repeated_inside_a_chain(crm_guard: ig.Guard, chain: list[str], keys: ig.MemoryKeyStore) -> None:
@@ -429,13 +429,21 @@ def test_a_signed_token_whose_payload_is_not_json(crm_guard: ig.Guard, keys: ig.
     assert "hop 0 cannot be read" in refused(crm_guard, [token]).explain()
 
 
-def test_the_replay_cache_forgets_expired_tokens_and_refuses_when_full() -> None:
-    """A jti is refused while its token lives, forgotten after; a full cache refuses rather than forgets."""
-    from intentguard.delegation import ReplayCache
-
-    cache = ReplayCache(max_entries=2)
-    assert cache.claim("a", exp=10, now=0)
-    assert not cache.claim("a", exp=10, now=5)
-    assert cache.claim("b", exp=20, now=5)
-    assert not cache.claim("c", exp=20, now=5)
-    assert cache.claim("a", exp=30, now=11)
+def test_the_memory_registry_forgets_expired_claims_and_refuses_when_full() -> None:
+    """A claimed key is refused while it lives and claimable after; a full registry refuses rather than forgets."""
+    clock = FrozenClock(0)
+    registry = ig.MemoryRegistry(clock=clock, max_claims=2)
+    assert registry.claim_once("a", until=10)
+    clock.advance(seconds=5)
+    assert not registry.claim_once("a", until=10)
+    assert registry.claim_once("b", until=20)
+    assert not registry.claim_once("c", until=20)
+    clock.advance(seconds=6)
+    assert registry.claim_once("a", until=30)  # at 11 the first claim of a has expired
+    clock.advance(seconds=10)
+    assert registry.claim_once("c", until=25)  # b expired at 20
+    assert not registry.claim_once("d", until=40)  # a and c live
+    clock.advance(seconds=5)
+    assert registry.claim_once("d", until=40)  # c expired, though behind a live claim: swept when full
+    with pytest.raises(ig.ConfigurationError, match="non-empty key"):
+        registry.claim_once("", until=1)

@@ -1,7 +1,8 @@
 """The session registry: who may still act, shared by every process that guards sessions.
 
-Invalidation works by *epochs*. Every scope a session belongs to (itself, its root session,
-its agent, its user, its tenant, its intent) has an epoch number, zero until first invalidated.
+Invalidation works by *epochs*. Every scope a session belongs to (itself and every session
+above it in its delegation chain, its agent and theirs, its user, its tenant, its intent) has an
+epoch number, zero until first invalidated.
 A session remembers the epochs it started under; invalidating a scope raises that scope's
 epoch, and every session that started under a lower one is revoked for good. Offboarding a
 user is one write, however many sessions the user has, in however many processes.
@@ -71,7 +72,7 @@ class Scope:
     """A set of sessions one invalidation stops: ``Scope.user("acme", "u-7")`` is every session
     acting for user ``u-7`` of tenant ``acme`` (and no session of another tenant's ``u-7``).
 
-    A session scope also covers every session delegated from it (their root session)."""
+    A session or agent scope also covers every session delegated from its sessions."""
 
     kind: ScopeKind
     tenant: str
@@ -96,7 +97,7 @@ class Scope:
 
     @classmethod
     def agent(cls, tenant: str, agent_id: str) -> Scope:
-        """Every session an agent runs for the tenant."""
+        """Every session an agent runs for the tenant, and every session delegated from them."""
         return cls(ScopeKind.AGENT, tenant, agent_id)
 
     @classmethod
@@ -204,8 +205,15 @@ class SessionRegistry(Protocol):
 
     clock: Clock
 
-    def register(self, session: Any, /) -> Lease:
-        """Record the epochs of the session's scopes now; raises RegistryError if unreachable."""
+    def register(self, session: Any, /, *, since: float | None = None) -> Lease:
+        """Record the epochs of the session's scopes now; raises RegistryError if unreachable.
+        With ``since`` (a delegated or resumed session: when its root started), a scope
+        invalidated after ``since`` revokes the session from the start."""
+        ...
+
+    def claim_once(self, key: str, /, *, until: float) -> bool:
+        """Use ``key`` once until ``until`` across every process of the registry: True for the
+        first claim, False while it lives; raises RegistryError if unreachable."""
         ...
 
     def invalidate(self, scope: Scope, /, *, reason: str, by: str) -> Invalidation:
@@ -218,19 +226,20 @@ class SessionRegistry(Protocol):
 
 
 def scopes_of(session: Any) -> tuple[Scope, ...]:
-    """The scopes a session belongs to: itself, its root session, its agent, user, tenant and intent."""
+    """The scopes a session belongs to: itself, its agent, user, tenant and intent, and the
+    session and agent of every hop of its delegation chain above it (so invalidating any hop,
+    or revoking its session, stops every session delegated from it)."""
     tenant = session.principal.tenant
-    scopes = [
-        Scope.session(tenant, session.id),
-        Scope.agent(tenant, session.agent.id),
+    chain = getattr(session, "chain", None)
+    hops: tuple[str, ...] = chain.sessions if chain is not None else ()
+    above: tuple[str, ...] = tuple(agent.id for agent in chain.agents) if chain is not None else ()
+    return (
+        *(Scope.session(tenant, ident) for ident in dict.fromkeys((*hops, session.id))),
+        *(Scope.agent(tenant, ident) for ident in dict.fromkeys((*above, session.agent.id))),
         Scope.user(tenant, session.principal.user),
         Scope.of_tenant(tenant),
         Scope.intent(tenant, session.intent.schema.name),
-    ]
-    root = getattr(session, "root_id", None)
-    if root is not None and root != session.id:
-        scopes.append(Scope.session(tenant, root))
-    return tuple(scopes)
+    )
 
 
 _OPTIONS = {"poll_interval", "max_staleness"}

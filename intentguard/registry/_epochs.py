@@ -153,6 +153,11 @@ class EpochRegistry(abc.ABC):
         """The sequence number of the last change returned, and every record changed after ``since``."""
         ...
 
+    @abc.abstractmethod
+    def _backend_claim(self, key: str, until: float, now: float) -> bool:
+        """Store ``key`` until ``until`` unless a live claim holds it, atomically; whether it was stored."""
+        ...
+
     def _backend_wait(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds, applying pushed changes as they arrive."""
         self._stop.wait(timeout)
@@ -162,8 +167,11 @@ class EpochRegistry(abc.ABC):
 
     # -- the public surface -----------------------------------------------------------------
 
-    def register(self, session: Any, /) -> EpochLease:
-        """Record the epochs of the session's scopes now; raises RegistryError if unreachable."""
+    def register(self, session: Any, /, *, since: float | None = None) -> EpochLease:
+        """Record the epochs of the session's scopes now; raises RegistryError if unreachable.
+
+        ``since``: when the session's lineage began (its root's start), for a delegated or resumed
+        session; a scope invalidated after that is revoking already, so the lease is born revoked."""
         if self._stop.is_set():
             raise RegistryError(f"{self!r} is closed; open a new registry")
         keys = tuple(scope.key for scope in scopes_of(session))
@@ -190,11 +198,16 @@ class EpochRegistry(abc.ABC):
                 if record is not None and record.epoch > state.epochs.get(key, 0):
                     state.records[key] = record
                     state.epochs[key] = record.epoch
-                epochs.append((key, state.epochs.get(key, 0)))
+                epoch = state.epochs.get(key, 0)
+                known = state.records.get(key)
+                if since is not None and known is not None and known.at > since:
+                    epoch = known.epoch - 1  # the lineage started before this invalidation: it applies
+                epochs.append((key, epoch))
             if self._threaded:
                 state.fresh_until = max(state.fresh_until, started + self.max_staleness)
         lease = EpochLease(state, session.id, epochs, generation)
         lease.staleness = self.max_staleness
+        lease.revocation()  # a lease born revoked is never current
         weakref.finalize(session, self._released.append, keys)
         self._start_thread()
         return lease
@@ -220,6 +233,14 @@ class EpochRegistry(abc.ABC):
 
         plans = parse_caep(event, tenant=tenant, by=by)
         return [self.invalidate(scope, reason=reason, by=who) for scope, reason, who in plans]
+
+    def claim_once(self, key: str, /, *, until: float) -> bool:
+        """Record ``key`` as used until ``until`` (epoch seconds), once across every process sharing
+        this backend: True for the first claim, False while an earlier one lives. Raises
+        RegistryError when the backend cannot be written (then nothing was claimed)."""
+        if not isinstance(key, str) or not key or len(key) > 2000:
+            raise ConfigurationError(f"claim_once() takes a non-empty key of at most 2,000 characters, got {key!r}")
+        return self._backend_claim(key, float(until), self.clock())
 
     def sync(self) -> None:
         """Poll the backend now (tests and tools); raises RegistryError when it cannot be reached."""

@@ -4,6 +4,7 @@ sessions at once; other processes never see them (use SQLite or Redis for those)
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 
 from intentguard.clock import Clock
@@ -21,15 +22,20 @@ def next_epoch(previous: int, at: float) -> int:
 
 
 class MemoryRegistry(EpochRegistry):
-    """Sessions and epochs in this process's memory; always fresh, no threads."""
+    """Sessions and epochs in this process's memory; always fresh, no threads.
+
+    ``max_claims`` bounds the live :meth:`claim_once` keys kept; when that many are live a new
+    claim is refused rather than an old one forgotten (it could then be claimed again)."""
 
     _threaded = False
 
-    def __init__(self, *, clock: Clock | None = None) -> None:
+    def __init__(self, *, clock: Clock | None = None, max_claims: int = 65_536) -> None:
         super().__init__(clock=clock, poll_interval=1.0, max_staleness=2.0)
         self._records: dict[str, Invalidation] = {}
         self._store_lock = threading.Lock()
         self._next_seq = 0
+        self._claims: OrderedDict[str, float] = OrderedDict()
+        self._max_claims = max_claims
 
     def __repr__(self) -> str:
         return f"<MemoryRegistry {len(self._records)} invalidated scope(s)>"
@@ -59,3 +65,20 @@ class MemoryRegistry(EpochRegistry):
     def _backend_changes(self, since: int) -> tuple[int, Iterable[Invalidation]]:
         with self._store_lock:
             return self._next_seq, [record for record in self._records.values() if record.seq > since]
+
+    def _backend_claim(self, key: str, until: float, now: float) -> bool:
+        with self._store_lock:
+            claims = self._claims
+            # Keys are kept in claim order, so expired ones are not all at the front; sweep them all
+            # when full, and at the front otherwise (cheap, and bounded by the full sweep).
+            while claims and next(iter(claims.values())) <= now:
+                claims.popitem(last=False)
+            if key in claims and claims[key] > now:
+                return False
+            if len(claims) >= self._max_claims:
+                for stale in [name for name, end in claims.items() if end <= now]:
+                    del claims[stale]
+                if len(claims) >= self._max_claims:
+                    return False
+            claims[key] = until
+            return True

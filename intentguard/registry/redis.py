@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -82,6 +83,7 @@ class RedisRegistry(EpochRegistry):
         self._records_key = f"{prefix}epochs"
         self._index_key = f"{prefix}changes"
         self._seq_key = f"{prefix}seq"
+        self._claim_prefix = f"{prefix}claim:"
         self.channel = channel if channel is not None else f"{prefix}invalidations"
         try:
             self._redis: Any = redis.Redis.from_url(
@@ -120,6 +122,12 @@ class RedisRegistry(EpochRegistry):
             ),
         )
         return _decode(raw)
+
+    def _backend_claim(self, key: str, until: float, now: float) -> bool:
+        # SET NX with a relative expiry: the server's clock need not agree with the guard's.
+        ttl_ms = max(1, math.ceil((until - now) * 1000))
+        stored = self._call("write", lambda: self._redis.set(self._claim_prefix + key, "1", nx=True, px=ttl_ms))
+        return bool(stored)
 
     def _backend_head(self) -> int:
         return int(self._call("read", lambda: self._redis.get(self._seq_key)) or 0)

@@ -36,6 +36,12 @@ CREATE TABLE IF NOT EXISTS intentguard_epochs (
     seq INTEGER NOT NULL UNIQUE
 )
 """
+_CLAIMS = """
+CREATE TABLE IF NOT EXISTS intentguard_claims (
+    key TEXT PRIMARY KEY,
+    until REAL NOT NULL
+)
+"""
 _BUMP = """
 INSERT INTO intentguard_epochs (key, epoch, by, reason, at, seq) VALUES (?1, MAX(1, ?5), ?2, ?3, ?4, ?6)
 ON CONFLICT (key) DO UPDATE SET epoch = MAX(epoch + 1, ?5), by = ?2, reason = ?3, at = ?4, seq = ?6
@@ -73,6 +79,7 @@ class SQLiteRegistry(EpochRegistry):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(_SCHEMA)
+            self._db.execute(_CLAIMS)
             self._inode = self._file_id()
         except (sqlite3.Error, OSError) as exc:
             raise RegistryError(
@@ -119,6 +126,24 @@ class SQLiteRegistry(EpochRegistry):
             return Invalidation(key=key, epoch=epoch, by=by, reason=reason, at=at, seq=seq)
 
         return self._db_call("write", bump)
+
+    def _backend_claim(self, key: str, until: float, now: float) -> bool:
+        def claim(db: sqlite3.Connection) -> bool:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                # Expired claims go with every claim: the table holds only live ones, so this stays small.
+                db.execute("DELETE FROM intentguard_claims WHERE until <= ?", (now,))
+                stored = db.execute(
+                    "INSERT INTO intentguard_claims (key, until) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                    (key, until),
+                ).rowcount
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return stored == 1
+
+        return self._db_call("write", claim)
 
     def _backend_head(self) -> int:
         query = "SELECT COALESCE(MAX(seq), 0) FROM intentguard_epochs"

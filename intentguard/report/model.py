@@ -39,7 +39,7 @@ class Thresholds:
         from intentguard.divergence_model import DivergenceModel
 
         chosen = DivergenceModel.default().thresholds
-        return cls(narrow=chosen.get("narrow", cls.narrow), revoke=chosen.get("revoke", cls.revoke))
+        return cls(narrow=chosen.get("narrow", 0.5), revoke=chosen.get("revoke", 0.8))
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.narrow <= self.revoke <= 1.0:

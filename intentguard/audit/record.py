@@ -166,7 +166,8 @@ def args_digest(args: Any) -> str:
             text = repr(args)
         except RecursionError:
             text = "<arguments nested too deep to serialise>"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # surrogatepass: lone surrogates (what JSON's \ud800 escapes decode to) hash instead of raising.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _construct(cls: type[_M], fields: dict[str, Any], private: dict[str, Any] | None = None) -> _M:

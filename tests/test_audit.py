@@ -203,3 +203,9 @@ def test_args_digest_survives_absurd_nesting() -> None:
     for _ in range(100_000):
         deep = [deep]
     assert len(args_digest({"a": deep})) == 64
+
+
+def test_args_digest_hashes_lone_surrogates() -> None:
+    """Arguments holding lone surrogates (what JSON's \\ud800 escapes decode to) hash, and differently from others."""
+    assert len(args_digest({"a": "x\ud800"})) == 64
+    assert args_digest({"a": "x\ud800"}) != args_digest({"a": "x\\ud800"})

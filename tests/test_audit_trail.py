@@ -242,3 +242,21 @@ def test_build_record_refuses_unknown_or_missing_event_fields() -> None:
     del base["tool"]
     with pytest.raises(ValueError, match="tool"):
         build_record(jti="j", iat=1, toe=1.0, txn="s", aud="a", sub="u", event=base, pos=1, prev=GENESIS)
+
+
+def test_lone_surrogates_in_a_call_never_erase_its_record(guard: ig.Guard, session: ig.Session, tmp_path: Path) -> None:
+    """A call whose tool name or arguments hold lone surrogates (what JSON's \\ud800 escapes decode to)
+    still gets its record in every sink, and the trails verify."""
+    jsonl, db = tmp_path / "audit.jsonl", tmp_path / "audit.db"
+    guard.audit.add_sink(ig.JsonlSink(jsonl))
+    guard.audit.add_sink(ig.SqliteSink(db))
+    refund = session.check(ig.ToolCall("issue_refund", {"order_id": "A123", "amount": 5, "reason": "x\ud800"}, "c1"))
+    denied = session.check(ig.ToolCall("wire\udc80", {}, "c2\ud800"))
+    guard.flush()
+    assert (refund.effect, denied.effect) == (ig.Effect.ALLOW, ig.Effect.DENY)
+    records = [AuditRecord.from_line(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    # Spelled out (a backslash, "u", four hex digits): neither UTF-8 nor pydantic's JSON reader takes them raw.
+    spelled = [(r.decision.tool, r.decision.call_id) for r in records]
+    assert spelled == [("issue_refund", "c1"), ("wire\\udc80", "c2\\ud800")]
+    assert verify_jsonl(jsonl).ok
+    assert ig.audit.verify_sqlite(db).ok

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -42,6 +43,11 @@ _M = TypeVar("_M", bound=BaseModel)
 # Encoders made once: json.dumps with options builds a new encoder on every call.
 _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _canonical = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True, default=repr).encode
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _spell(match: re.Match[str]) -> str:
+    return f"\\\\u{ord(match.group()):04x}"
 
 
 class _Frozen(BaseModel):
@@ -166,7 +172,8 @@ def args_digest(args: Any) -> str:
             text = repr(args)
         except RecursionError:
             text = "<arguments nested too deep to serialise>"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # surrogatepass: lone surrogates (what JSON's \ud800 escapes decode to) hash instead of raising.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _construct(cls: type[_M], fields: dict[str, Any], private: dict[str, Any] | None = None) -> _M:
@@ -215,6 +222,13 @@ def build_record(
     data = {"jti": jti, "iss": "intentguard", "iat": iat, "toe": toe, "txn": txn, "aud": aud, "sub": sub}
     data["events"] = {DECISION_EVENT: event_data}
     body = _compact(data)[:-1]
+    if not body.isascii() and _SURROGATE.search(body):
+        # Lone surrogates (a model's tool name or call id can carry them) can be neither written as
+        # UTF-8 nor read by pydantic: record them spelled out (a backslash, "u" and four hex digits).
+        body = _SURROGATE.sub(_spell, body)
+        data = json.loads(body + "}")
+        event_data = data["events"][DECISION_EVENT]
+        reasons = event_data["reasons"]
     line = f'{body},"pos":{pos},"prev":"{prev}"}}'
     approval = event_data["approval"]
     decision = _construct(

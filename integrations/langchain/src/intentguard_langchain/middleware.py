@@ -151,8 +151,9 @@ class IntentguardMiddleware(AgentMiddleware):
         return None if decision.effect is ig.Effect.ALLOW else self._refuse(call, decision)
 
     def _refuse(self, call: ig.ToolCall, decision: ig.Decision) -> ToolMessage:
-        self._feed.mark(call.id)
-        return refusal(call, decision)
+        message = refusal(call, decision)
+        self._feed.mark(message)
+        return message
 
     def _observed(self, result: ToolResult) -> ToolResult:
         # A Command's messages reach the ledger through the state, at the next hook.

@@ -6,11 +6,13 @@ import asyncio
 from typing import Any
 
 import pytest
-from intentguard_langchain import ResumeAnswer
+from intentguard_langchain import IntentguardMiddleware, ResumeAnswer
+from langchain.agents import create_agent
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
 import intentguard as ig
-from intentguard.testing import FrozenClock, capture_decisions
+from intentguard.testing import FrozenClock, capture_decisions, scripted_chat_model
 
 from .langchain_desk import CONFIG, USER, Desk, agent, ask, call, tool_messages
 
@@ -125,6 +127,34 @@ def test_an_approved_call_runs_and_is_checked_once_across_the_rerun(
     approval = captured.records[-1].decision.approval
     assert approval is not None
     assert (approval.request, approval.approver, approval.approved) == (payload["request_id"], "alice", True)
+
+
+def test_an_answer_resumed_into_a_restarted_graph_approves_nothing(
+    guard: ig.Guard, session: ig.Session, desk: Desk
+) -> None:
+    """After a restart (a new middleware on the same checkpoint) the stored answer belongs to a request the new
+    middleware never showed: the refund does not run, and the record says why."""
+    saver = InMemorySaver()
+    first = create_agent(
+        scripted_chat_model([call("search_kb", query="refund policy"), REFUND]),
+        desk.tools(),
+        middleware=[IntentguardMiddleware(session, clock=desk.clock)],
+        checkpointer=saver,
+    )
+    with capture_decisions(guard) as captured:
+        assert "__interrupt__" in first.invoke(ask(), CONFIG)
+        restarted = create_agent(
+            scripted_chat_model(["done"]),
+            desk.tools(),
+            middleware=[IntentguardMiddleware(session, clock=desk.clock)],
+            checkpointer=saver,
+        )
+        result = restarted.invoke(Command(resume=ResumeAnswer(approved=True, approver="alice")), CONFIG)
+    assert desk.ran == ["search_kb"]
+    message = tool_messages(result)["s1"]
+    assert message.status == "error"
+    assert "never shown to a person" in message.content
+    assert captured.effects == ["ALLOW", "CONFIRM", "CONFIRM", "DENY"]
 
 
 def test_a_rejected_call_never_runs(guard: ig.Guard, session: ig.Session, desk: Desk) -> None:

@@ -97,3 +97,13 @@ def to_approval(answer: object, request: ig.ConfirmationRequest, *, approver: st
             "{'approved': bool, 'approver': str}"
         )
     return ig.Approval.deny(request, approver=HANDLER_ERROR_APPROVER, at=now, note=note)
+
+
+def stale_answer(request: ig.ConfirmationRequest, *, now: float) -> ig.Approval:
+    """The denial for a resume value that answered another request than ``request``: one shown
+    before the graph was restarted or moved to another process (the session there never opened it)."""
+    note = (
+        "the answer was given to a confirmation shown before the run was restarted or moved; "
+        "this request was never shown to a person; call the tool again to ask"
+    )
+    return ig.Approval.deny(request, approver=HANDLER_ERROR_APPROVER, at=now, note=note)

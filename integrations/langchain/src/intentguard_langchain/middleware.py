@@ -24,7 +24,7 @@ from langgraph.types import Command, interrupt
 
 import intentguard as ig
 from intentguard.audit import args_digest
-from intentguard_langchain._confirm import payload, to_approval
+from intentguard_langchain._confirm import payload, stale_answer, to_approval
 from intentguard_langchain._observe import MessageFeed, messages_of
 
 __all__ = ["IntentguardMiddleware", "refusal"]
@@ -129,6 +129,7 @@ class IntentguardMiddleware(AgentMiddleware):
         key = call.id if call.id is not None else f"{call.name}:{args_digest(call.args)}"
         with self._lock:
             opened = self._open.get(key)
+        fresh = opened is None
         if opened is None:
             decision = self.session.check(call)
             if decision.effect is ig.Effect.ALLOW:
@@ -146,7 +147,13 @@ class IntentguardMiddleware(AgentMiddleware):
         answer = interrupt(payload(opened))
         with self._lock:
             self._open.pop(key, None)
-        approval = to_approval(answer, opened, approver=self.approver, now=self._clock())
+        if fresh:
+            # interrupt() returned at once for a request opened just now: the answer was given to a
+            # confirmation an earlier run showed (before a restart, or in another process), whose
+            # reasons this request need not share. Nobody saw this one, so it is a denial.
+            approval = stale_answer(opened, now=self._clock())
+        else:
+            approval = to_approval(answer, opened, approver=self.approver, now=self._clock())
         decision = self.session.apply_approval(call, approval)
         return None if decision.effect is ig.Effect.ALLOW else self._refuse(call, decision)
 

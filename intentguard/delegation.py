@@ -158,13 +158,21 @@ def charge_ancestors(session: Session, name: str, decision: Decision) -> Decisio
 
     Called with ``session``'s lock held; takes the ancestors' locks nearest first, the one order
     every caller uses (a session never takes a descendant's lock), so this cannot deadlock."""
+    now = session._now()
     with ExitStack() as held:
         for ancestor in session._ancestors:
             held.enter_context(ancestor._lock)
         for ancestor in session._ancestors:
             grant = ancestor._grant
             policy = grant._lookup.get(name)
-            if policy is not None and ancestor._used.get(name, 0) >= policy.max_calls:
+            # A grant narrowed after it delegated (attenuated, narrowed for divergence) narrows its
+            # subtree too: a child never holds a tool or a second its ancestors no longer do.
+            if policy is None or not grant.issued_at <= now < grant.expires_at:
+                code = ReasonCode.TOOL_NOT_IN_INTENT if policy is None else ReasonCode.GRANT_EXPIRED
+                held_now = f"no longer holds {name!r}" if policy is None else "has expired"
+                sentence = f"session {ancestor.id!r}, above this one in the delegation chain, {held_now}."
+                return Decision(Effect.DENY, (Reason(code, sentence),))
+            if ancestor._used.get(name, 0) >= policy.max_calls:
                 spent = f"no call of {name!r} left ({policy.max_calls} spent by it and its delegations)"
             elif ancestor._used_total >= grant._total:
                 spent = f"no call left ({grant.max_calls} spent by it and its delegations)"

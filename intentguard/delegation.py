@@ -62,7 +62,9 @@ def delegate(
     ``tools`` (default: every tool still active), ``ttl``, ``max_calls`` and ``tool_max_calls``
     (default: what the parent has left) and ``args`` (extra argument constraints) only narrow;
     asking for more raises :class:`GrantWideningError`. Raises :class:`Denied` with
-    ``DEPTH_EXCEEDED``, ``SESSION_REVOKED`` or ``GRANT_EXPIRED`` when delegation is refused.
+    ``DEPTH_EXCEEDED``, ``SESSION_REVOKED`` or ``GRANT_EXPIRED`` when delegation is refused. With
+    keys, the parent's own hop is spent in the registry (it cannot be resumed elsewhere after
+    this); :class:`~intentguard.errors.RegistryError` when the registry cannot be written.
     """
     from intentguard.session import Session
 
@@ -126,9 +128,14 @@ def delegate(
     _refuse_revoked(child, now)
     child._ancestors = (parent, *parent._ancestors)
     if guard.keys is not None:
-        from intentguard.tokens import issue_hop
+        from intentguard.tokens import issue_hop, own_hop
 
         parent_token = parent.tokens[-1] if parent.tokens else None
+        if parent_token is not None:
+            # The child's chain carries this hop: whoever holds it could resume the prefix and act
+            # with the parent's wider grant. Spend the parent's hop (False: it was resumed already).
+            jti, until = own_hop(parent_token)
+            _claim_hop(guard, until, jti, parent.principal.tenant)
         hop = issue_hop(guard.keys, child, parent=parent_token, jti=guard.ids(), now=now, constraints=specs)
         child.tokens = (*parent.tokens, hop)
     parent._children.add(child)
@@ -151,13 +158,21 @@ def charge_ancestors(session: Session, name: str, decision: Decision) -> Decisio
 
     Called with ``session``'s lock held; takes the ancestors' locks nearest first, the one order
     every caller uses (a session never takes a descendant's lock), so this cannot deadlock."""
+    now = session._now()
     with ExitStack() as held:
         for ancestor in session._ancestors:
             held.enter_context(ancestor._lock)
         for ancestor in session._ancestors:
             grant = ancestor._grant
             policy = grant._lookup.get(name)
-            if policy is not None and ancestor._used.get(name, 0) >= policy.max_calls:
+            # A grant narrowed after it delegated (attenuated, narrowed for divergence) narrows its
+            # subtree too: a child never holds a tool or a second its ancestors no longer do.
+            if policy is None or not grant.issued_at <= now < grant.expires_at:
+                code = ReasonCode.TOOL_NOT_IN_INTENT if policy is None else ReasonCode.GRANT_EXPIRED
+                held_now = f"no longer holds {name!r}" if policy is None else "has expired"
+                sentence = f"session {ancestor.id!r}, above this one in the delegation chain, {held_now}."
+                return Decision(Effect.DENY, (Reason(code, sentence),))
+            if ancestor._used.get(name, 0) >= policy.max_calls:
                 spent = f"no call of {name!r} left ({policy.max_calls} spent by it and its delegations)"
             elif ancestor._used_total >= grant._total:
                 spent = f"no call left ({grant.max_calls} spent by it and its delegations)"
@@ -242,7 +257,7 @@ def resume(guard: Guard, tokens: Sequence[str], *, tenant: str) -> Session:
         raise Denied(Decision(Effect.DENY, reasons))
     # Last, so a refusal above leaves the token unused. Qualified by tenant: a tenant's signer
     # chooses its jtis, and must not be able to spend another tenant's.
-    if not guard.registry.claim_once(f"hop-jti\x1f{leaf.aud}\x1f{leaf.jti}", until=leaf.exp):
+    if not _claim_hop(guard, leaf.exp, leaf.jti, leaf.aud):
         raise _deny(
             ReasonCode.TOKEN_INVALID,
             f"hop token {leaf.jti!r} was already resumed (a replay; a hop resumes once in all the processes "
@@ -250,6 +265,11 @@ def resume(guard: Guard, tokens: Sequence[str], *, tenant: str) -> Session:
         )
     session.tokens = tuple(hop.token for hop in hops)
     return session
+
+
+def _claim_hop(guard: Guard, until: float, jti: str, tenant: str) -> bool:
+    """Spend a hop token in the registry: True the first time (in every process sharing it)."""
+    return guard.registry.claim_once(f"hop-jti\x1f{tenant}\x1f{jti}", until=until)
 
 
 def _rebuild(guard: Guard, hops: Sequence[Hop]) -> Any:

@@ -212,6 +212,12 @@ def issue_hop(
     return token
 
 
+def own_hop(token: str) -> tuple[str, float]:
+    """The ``jti`` and ``exp`` of a hop token this process issued or verified (no signature check)."""
+    claims = _jwt().decode(token, options={"verify_signature": False})
+    return str(claims["jti"]), float(claims["exp"])
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 

@@ -340,3 +340,24 @@ def test_revoke_needs_a_reason(root: ig.Session) -> None:
     with pytest.raises(ig.ConfigurationError, match="needs a reason"):
         root.revoke("")
     assert root.revoked is None
+
+
+def test_a_tool_its_parent_has_since_lost_is_denied_to_the_child(root: ig.Session) -> None:
+    """Once a parent's grant narrows (attenuated, or for divergence), its earlier child loses the dropped tool."""
+    child = root.delegate(HELPER, tools=["read_record", "search_notes"])
+    search = ig.ToolCall("search_notes", {"query": "refunds"})
+    assert child.check(search).allowed
+    root.attenuate(tools={"read_record"})
+    decision = child.check(search)
+    assert decision.codes == (ReasonCode.TOOL_NOT_IN_INTENT,)
+    assert f"session {root.id!r}" in decision.explain()
+    assert child.check(read()).allowed
+
+
+def test_a_child_stops_when_its_parent_is_cut_short(root: ig.Session, clock: FrozenClock) -> None:
+    """A parent whose lifetime was shortened after it delegated takes its child's remaining time with it."""
+    child = root.delegate(HELPER, tools=["read_record"])
+    root.attenuate(expires_at=clock() + 60)
+    assert child.check(read()).allowed
+    clock.advance(minutes=2)
+    assert child.check(read()).codes == (ReasonCode.GRANT_EXPIRED,)

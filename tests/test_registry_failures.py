@@ -285,3 +285,41 @@ def test_revoke_holds_here_when_the_registry_cannot_be_written(tmp_path: Path, c
         assert session.revoked == "the user logged out"
         assert child.check(LOOKUP).codes == (ReasonCode.SESSION_REVOKED,)
         assert "its parent session" in (child.revoked or "")
+
+
+def _sqlite_pair(tmp_path: Path, clock: FrozenClock) -> tuple[ig.SessionRegistry, ig.SessionRegistry]:
+    here = ig.SQLiteRegistry(tmp_path / "registry.db", clock=clock, poll_interval=3600, max_staleness=7200)
+    return here, ig.SQLiteRegistry(tmp_path / "registry.db", clock=clock)
+
+
+def _redis_pair(url: str, clock: FrozenClock) -> tuple[ig.SessionRegistry, ig.SessionRegistry]:
+    prefix = f"swallow-{uuid.uuid4().hex}:"
+    # "here" hears no pushes and polls hourly, so the registration below reads the change first.
+    here = ig.RedisRegistry(
+        url, clock=clock, prefix=prefix, channel=f"{prefix}nobody", poll_interval=3600, max_staleness=7200
+    )
+    return here, ig.RedisRegistry(url, clock=clock, prefix=prefix)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_a_registration_that_reads_an_invalidation_first_still_revokes_older_sessions(
+    kind: str, tmp_path: Path, clock: FrozenClock, request: pytest.FixtureRequest
+) -> None:
+    """A tenant invalidated elsewhere stops this process's older sessions of the tenant even when a
+    new session of that tenant registers here before the poll or push brings the change."""
+    if kind == "sqlite":
+        here, there = _sqlite_pair(tmp_path, clock)
+    else:
+        here, there = _redis_pair(request.getfixturevalue("redis_url"), clock)
+    with ig.Guard(schemas=[REFUND], clock=clock, ids=sequential_ids("swallow"), registry=here) as guard:
+        older = start(guard)
+        assert older.check(LOOKUP).allowed
+        # Wait (bounded) for the poll thread's first poll; its next one is an hour away.
+        assert wait_until(lambda: (here._version if kind == "sqlite" else here._pubsub) is not None)
+        there.invalidate(Scope.of_tenant("acme"), reason="tenant suspended", by="billing")
+        newer = start(guard, user="u-8")  # registers after the invalidation: it is not affected
+        here.sync()
+        assert newer.check(LOOKUP).allowed
+        assert older.check(LOOKUP).codes == (ReasonCode.SESSION_REVOKED,)
+    here.close()
+    there.close()

@@ -336,3 +336,20 @@ def test_revoking_a_session_stops_its_subtree_in_another_process(
             assert "the nightly job was cancelled" in why
         assert job.check(read()).codes == (ReasonCode.SESSION_REVOKED,)
         assert root.check(read()).allowed
+
+
+def test_a_delegated_chain_cannot_resume_its_ancestors(
+    keys: ig.MemoryKeyStore, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """Whoever holds a child's chain cannot resume a prefix of it to act with the parent's wider grant."""
+    path = tmp_path / "registry.db"
+    with ig.SQLiteRegistry(path, clock=clock) as here, ig.SQLiteRegistry(path, clock=clock) as there:
+        schemas = [crm_schema(**LONG)]
+        with ig.Guard(schemas=schemas, clock=clock, ids=sequential_ids("o"), keys=keys, registry=here) as origin:
+            root = origin.start("crm_update", PARAMS, principal=ACME, agent=BOT)
+            reader = root.delegate(JOB, tools=["read_record"])
+        with elsewhere(clock, keys, registry=there) as guard:
+            with pytest.raises(ig.Denied) as denied:
+                guard.resume(reader.tokens[:1], tenant="acme")
+            assert denied.value.decision.codes == (ReasonCode.TOKEN_INVALID,)
+            assert set(guard.resume(reader.tokens, tenant="acme").grant.tools) == {"read_record"}

@@ -193,11 +193,13 @@ class EpochRegistry(abc.ABC):
         with self._lock:
             generation = state.generation
             epochs = []
+            moved = False
             for key in keys:
                 record = records.get(key)
                 if record is not None and record.epoch > state.epochs.get(key, 0):
                     state.records[key] = record
                     state.epochs[key] = record.epoch
+                    moved = True
                 epoch = state.epochs.get(key, 0)
                 known = state.records.get(key)
                 if since is not None and known is not None and known.at > since:
@@ -205,6 +207,10 @@ class EpochRegistry(abc.ABC):
                 epochs.append((key, epoch))
             if self._threaded:
                 state.fresh_until = max(state.fresh_until, started + self.max_staleness)
+            if moved:
+                # Older leases of these keys must re-check: the poll or push that brings this record
+                # later finds nothing moved, and would leave them current (allowing) for good.
+                state.generation += 1
         lease = EpochLease(state, session.id, epochs, generation)
         lease.staleness = self.max_staleness
         lease.revocation()  # a lease born revoked is never current

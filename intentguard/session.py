@@ -23,7 +23,7 @@ from intentguard.audit import args_digest
 from intentguard.clock import SystemClock
 from intentguard.decision import ALLOW, Decision, Effect, Reason, ReasonCode
 from intentguard.delegation import charge_ancestors
-from intentguard.errors import ConfigurationError, ConfirmationRequired, Denied
+from intentguard.errors import ConfigurationError, ConfirmationRequired, Denied, RegistryError
 from intentguard.gates import (
     HANDLER_ERROR_APPROVER,
     Approval,
@@ -208,7 +208,10 @@ class Session:
                 self._confirmable(call, decision)
             seq = next(self._seqs)
         if revoking is not None:
-            self.revoke(revoking)
+            try:
+                self.revoke(revoking, by="intentguard divergence")
+            except RegistryError:  # the stop holds here; check() never raises
+                _log.exception("session %r stopped here; the registry could not be told", self.id)
         if self._audit.enabled:
             snapshot = args.copy() if args.__class__ is dict else _snapshot(args)
             self._submit((self, seq, now, name, call.id, snapshot, decision, None))

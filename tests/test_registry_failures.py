@@ -21,7 +21,7 @@ import pytest
 import intentguard as ig
 from intentguard.decision import ReasonCode
 from intentguard.registry import Scope
-from intentguard.testing import FrozenClock, redis_server, sequential_ids
+from intentguard.testing import FrozenClock, capture_decisions, redis_server, sequential_ids
 from tests.conftest import REFUND, REFUND_PARAMS
 
 LOOKUP = ig.ToolCall("lookup_order", {"order_id": "A123"})
@@ -285,6 +285,24 @@ def test_revoke_holds_here_when_the_registry_cannot_be_written(tmp_path: Path, c
         assert session.revoked == "the user logged out"
         assert child.check(LOOKUP).codes == (ReasonCode.SESSION_REVOKED,)
         assert "its parent session" in (child.revoked or "")
+
+
+def test_a_divergence_revocation_the_registry_cannot_take_still_returns_a_decision(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    """check() never raises: a divergence score that revokes the session while the registry cannot be written
+    stops the session here, and the call gets its DENY and its audit record."""
+    registry = ig.SQLiteRegistry(tmp_path / "registry.db", clock=clock, poll_interval=3600, max_staleness=7200)
+    divergence = ig.DivergenceConfig(revoke=0.001)
+    with ig.Guard(schemas=[REFUND], clock=clock, registry=registry, divergence=divergence) as guard:
+        session = start(guard)
+        registry.close()
+        with capture_decisions(guard) as captured:
+            decision = session.check(LOOKUP)
+        assert decision.effect is ig.Effect.DENY
+        assert ReasonCode.DIVERGENCE in decision.codes
+        assert "revoke threshold" in (session.revoked or "")
+        assert captured.effects == ["DENY"]
 
 
 def _sqlite_pair(tmp_path: Path, clock: FrozenClock) -> tuple[ig.SessionRegistry, ig.SessionRegistry]:

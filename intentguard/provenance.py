@@ -236,7 +236,8 @@ class Ledger:
                     self.saturated = True
                     continue
                 index[value] = [origin]
-            elif origin not in seen and len(seen) < _MAX_ORIGINS_PER_VALUE:
+            elif len(seen) < _MAX_ORIGINS_PER_VALUE and origin not in seen:
+                # Length first: comparing origins costs far more, and a full list takes no more.
                 seen.append(origin)
 
     def _add_instruction(self, instruction: Instruction, origin: Origin) -> None:

@@ -8,11 +8,15 @@ plain-Python floor of ``benchmarks.latency`` measured alongside.
 - ``observe_result_us_p50`` / ``_p99``: ``session.observe_result(call_id, "issue_refund", RESULT)``
   (a 22-character string, what the LangChain benchmark's tool returns) on a session primed like
   ``benchmarks.latency``'s, each call with a fresh call id: the whole cost of observing a short
-  output (digest outside the lock, commit under it).
+  output (digest outside the lock, commit under it). The library digests a short text once and
+  remembers it, so this is the cost of an output seen before (tools answer "ok", "sent", the same
+  status again and again); ``observe_result_fresh_us_p50`` / ``_p99`` is the same call with a
+  distinct 22-character output every time (cycling through 10,000 of them), the first sight.
 - per output (``2ch`` "ok", ``22ch`` the result above, ``record`` a JSON object of 5 fields, ``1kb``
   and ``100kb`` of generated untrusted text): ``observe_<case>_digest_us_p50`` is
   ``digest_output`` of it from a tool that is no system of record (so it is untrusted text and
-  the instruction detector runs), ``_record_us_p50`` the same output from a record tool (``record``
+  the instruction detector runs), the remembered digests forgotten first; ``_digest_again_us_p50``
+  the same without forgetting (up to 256 characters a digest is remembered); ``_record_us_p50`` the same output from a record tool (``record``
   only), ``_detect_us_p50`` and ``_extract_us_p50`` its two expensive parts, and
   ``_commit_us_p50`` ``Ledger.commit`` of the digest (a fresh call id each time) into a ledger that
   has already taken the same output many times, as a session's ledger has after many calls.
@@ -40,6 +44,7 @@ from benchmarks.results_file import merge_results
 
 RESULT = "refunded 25.00 on A123"  # the LangChain benchmark's tool output
 RECORD = {"order_id": "A123", "status": "shipped", "amount": 25.0, "email": "ann@example.com", "carrier": "DHL"}
+FRESH = 10_000  # distinct short outputs, cycled: far more than the library remembers digests of (1,024)
 OBSERVE_BUDGET_US = 20.0  # the LangChain reference (26 us per tool call) less the decision (~6 us)
 
 
@@ -62,15 +67,24 @@ def timed(n: int, run: Callable[[int], Any]) -> float:
 
 def subjects(name: str, text: str, session: Any, batch: int) -> list[tuple[str, int, Callable[[int], Any]]]:
     """(key, calls per batch, the call) for one output."""
+    from intentguard import provenance
     from intentguard.instructions import detect
     from intentguard.provenance import Ledger, digest_output
     from intentguard.values import extract
+
+    # The library remembers the digests of short texts; forgetting them before a call times the
+    # first sight of a text (the dict is at most one entry long here, so clearing it is cheap).
+    forget = getattr(provenance, "_DIGESTS", {}).clear
 
     n = max(1, batch * 32 // max(32, len(text)))  # about the same time per batch for every output
     empty: frozenset[str] = frozenset()
 
     def digest(i: int, *, record: bool = False) -> Any:
         return digest_output(text, tool="t", call_id=f"c{i}", record=record, free_text=empty, derived=False)
+
+    def first_digest(i: int, *, record: bool = False) -> Any:
+        forget()
+        return digest(i, record=record)
 
     ledger = Ledger()
     digests = [digest(i) for i in range(max(n, 50))]
@@ -86,15 +100,25 @@ def subjects(name: str, text: str, session: Any, batch: int) -> list[tuple[str, 
         )
 
     out = [
-        (f"observe_{name}_digest", n, digest),
+        (f"observe_{name}_digest", n, first_digest),
+        (f"observe_{name}_digest_again", n, digest),
         (f"observe_{name}_detect", n, lambda i: detect(text)),
         (f"observe_{name}_extract", n, lambda i: extract(text)),
         (f"observe_{name}_commit", n, commit),
     ]
     if name == "record":
-        out.append((f"observe_{name}_record", n, lambda i: digest(i, record=True)))
+        out.append((f"observe_{name}_record", n, lambda i: first_digest(i, record=True)))
     if name == "22ch":
+        fresh = [f"refunded 25.0 on A{i:04d}" for i in range(FRESH)]  # 22 characters each
+        counter = itertools.count()
         out.append(("observe_result", n, lambda i: session.observe_result(f"obs-{i}", TOOL, text)))
+        out.append(
+            (
+                "observe_result_fresh",
+                n,
+                lambda i: session.observe_result(f"obs-{i}", TOOL, fresh[next(counter) % FRESH]),
+            )
+        )
     return out
 
 
@@ -119,6 +143,7 @@ def measure(*, rounds: int, batch: int) -> dict[str, Any]:
     for key, values in series.items():
         result[f"{key}_us_p50"] = statistics.median(values) / 1000
     result["observe_result_us_p99"] = percentile(series["observe_result"], 99) / 1000
+    result["observe_result_fresh_us_p99"] = percentile(series["observe_result_fresh"], 99) / 1000
     result["observe_result_ratio_p50"] = statistics.median(series["observe_result"]) / floor_p50
     result["budgets"] = {"observe_result_us_p50": OBSERVE_BUDGET_US}
     result["method"] = {"observe_rounds": rounds, "observe_batch": batch}
@@ -130,10 +155,15 @@ def report(result: dict[str, Any]) -> str:
         f"session.observe_result of a 22-character output: p50 {result['observe_result_us_p50']:.1f} us "
         f"(p99 {result['observe_result_us_p99']:.1f} us), {result['observe_result_ratio_p50']:.0f}x the floor "
         f"({result['observe_floor_p50_ns']:.0f} ns); budget {OBSERVE_BUDGET_US:g} us",
-        f"{'output':8} {'digest':>10} {'detect':>10} {'extract':>10} {'commit':>10}  (us, p50)",
+        f"  a distinct 22-character output every call (never remembered): p50 "
+        f"{result['observe_result_fresh_us_p50']:.1f} us (p99 {result['observe_result_fresh_us_p99']:.1f} us)",
+        f"{'output':8} {'digest':>10} {'again':>10} {'detect':>10} {'extract':>10} {'commit':>10}  (us, p50)",
     ]
     for name in ("2ch", "22ch", "record", "1kb", "100kb"):
-        parts = [result[f"observe_{name}_{part}_us_p50"] for part in ("digest", "detect", "extract", "commit")]
+        parts = [
+            result[f"observe_{name}_{part}_us_p50"]
+            for part in ("digest", "digest_again", "detect", "extract", "commit")
+        ]
         lines.append(f"{name:8} " + " ".join(f"{value:10.1f}" for value in parts))
     lines.append(f"record tool's JSON record, digested as a record: {result['observe_record_record_us_p50']:.1f} us")
     return "\n".join(lines)

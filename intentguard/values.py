@@ -141,7 +141,11 @@ def extract(text: str, *, rejoin: bool = True, tokens: bool = True, limit: int =
     found: dict[str, None] = {}
     streams: list[Iterable[str]] = [_entities(t, words, rejoin=rejoin)]
     if tokens:
-        lines = (normalize(line) for line in dict.fromkeys([text, *text.splitlines()]) if len(line) <= 4 * _MAX_LINE)
+        lines = (
+            t if line is text else normalize(line)  # the whole text is a line: normalised already
+            for line in dict.fromkeys([text, *text.splitlines()])
+            if len(line) <= 4 * _MAX_LINE
+        )
         streams += [(line for line in lines if len(line) <= _MAX_LINE), _TOKEN.findall(words)]
     for stream in streams:
         for value in stream:

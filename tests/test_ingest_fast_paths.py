@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 
+import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from intentguard import instructions, values
 from intentguard.instructions import detect
-from intentguard.values import normalize
+from intentguard.provenance import Origin, Source, Trust, _structured_or_none, digest_text
+from intentguard.values import extract, normalize
 from tests.test_instructions import BENIGN, INJECTIONS
 
 # Phrases the detector's rules are written to catch, beside their bare keys, so generated texts
@@ -149,3 +151,41 @@ def test_entity_guards_skip_only_patterns_that_cannot_yield(text: str) -> None:
         assert phones == []
     if not values._YEAR.search(t):
         assert dates == []
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(exclude_characters=":?-[]{}!")) | st.sampled_from(["ok", "<<", "=", "~", "a b"]))
+def test_text_without_yaml_indicators_never_loads_as_a_collection(text: str) -> None:
+    """Text the record reader skips (no ':', '?', '-', brackets, braces or '!') is never a YAML mapping or list."""
+    try:
+        loaded = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError, RecursionError):
+        loaded = None
+    assert not isinstance(loaded, dict | list)
+    assert _structured_or_none(text) is None
+
+
+ORIGINS = st.sampled_from(
+    [Origin(Source.TOOL, Trust.UNTRUSTED, "tool:t#1", tool="t"), Origin(Source.USER, Trust.TRUSTED, "user")]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents() | st.text(max_size=300), ORIGINS)
+def test_a_digest_served_again_equals_a_fresh_one(text: str, origin: Origin) -> None:
+    """digest_text gives the same values and instructions the second time (remembered) as computed afresh."""
+    untrusted = origin.trust is Trust.UNTRUSTED
+    expected = extract(text, rejoin=untrusted) | ({normalize(text)} if len(text) <= 512 else set())
+    for _ in range(2):
+        [(found, where, instructions)] = digest_text(text, origin)
+        assert set(found) == expected
+        assert where is origin
+        assert instructions == (detect(text) if untrusted else [])
+
+
+def test_many_distinct_short_texts_are_each_digested_right() -> None:
+    """Past the number of remembered digests, each short text still yields its own values."""
+    origin = Origin(Source.TOOL, Trust.UNTRUSTED, "tool:t", tool="t")
+    for i in range(1500):
+        [(found, _, _)] = digest_text(f"order A{i:05d} ok", origin)
+        assert f"a{i:05d}" in found

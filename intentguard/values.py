@@ -174,7 +174,7 @@ def _entities(t: str, words: str, *, rejoin: bool) -> Iterator[str]:
         for m in _DOMAIN.finditer(words):
             yield from _domain(m.group())
     if _HAS_DIGIT.search(t):
-        digits = len(t) - len(t.translate(_DIGITS))
+        digits = sum(map(t.count, "0123456789"))  # str.translate would cost 100x on long text
         for iban in dict.fromkeys(t[m.start() - 2 : m.end()] for m in _IBAN.finditer(t)) if digits >= 8 else ():
             yield from _ibans(iban)
         if _YEAR.search(t):

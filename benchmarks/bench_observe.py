@@ -16,10 +16,11 @@ plain-Python floor of ``benchmarks.latency`` measured alongside.
   and ``100kb`` of generated untrusted text): ``observe_<case>_digest_us_p50`` is
   ``digest_output`` of it from a tool that is no system of record (so it is untrusted text and
   the instruction detector runs), the remembered digests forgotten first; ``_digest_again_us_p50``
-  the same without forgetting (up to 256 characters a digest is remembered); ``_record_us_p50`` the same output from a record tool (``record``
-  only), ``_detect_us_p50`` and ``_extract_us_p50`` its two expensive parts, and
-  ``_commit_us_p50`` ``Ledger.commit`` of the digest (a fresh call id each time) into a ledger that
-  has already taken the same output many times, as a session's ledger has after many calls.
+  the same without forgetting (digests of up to 256 characters are remembered);
+  ``_record_us_p50`` the same output from a record tool (``record`` only), ``_detect_us_p50``
+  and ``_extract_us_p50`` its two expensive parts, and ``_commit_us_p50`` ``Ledger.commit`` of
+  the digest (a fresh call id each time) into a ledger that has already taken the same output
+  many times, as a session's ledger has after many calls.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ subjects rotates every round) and with a plain-Python floor measured alongside:
   handler (it returns the tool's prepared ``ToolMessage``): the middleware's whole added cost per
   call: reading the state's messages, ``session.check`` (all stages, audit enqueue) and observing
   the tool's output. No model call is involved. ``langchain_overhead_us_p50`` is the median over
-  rounds of (guarded - bare) per call.
+  rounds of (guarded - bare) per call. The tool returns the same short text every call, and the
+  library remembers the digest of a short text, so this observes an output seen before;
+  ``langchain_overhead_fresh_us_p50`` is the same with a distinct output on every call.
 - **tool node**: a graph of one ``ToolNode`` invoked with one tool call, with
   ``wrap_tool_call=middleware.wrap_tool_call`` and without, for scale: what LangGraph itself
   spends per tool call (the difference there is within its noise).
@@ -92,12 +94,22 @@ class Requests:
             for i in range(count)
         ]
         self.results = {f"call-{i}": ToolMessage(RESULT, tool_call_id=f"call-{i}", name=TOOL) for i in range(count)}
+        # A distinct output of the same length per call id: more of them than the library remembers
+        # digests of (1,024), so each is digested afresh.
+        self.fresh_results = {
+            f"call-{i}": ToolMessage(f"refunded 25.0 on A{i:04d}", tool_call_id=f"call-{i}", name=TOOL)
+            for i in range(count)
+        }
         self.command = Command(update={"messages": []})
         self.at = 0
 
     def handler(self, request: Any) -> Any:
         """The tool: returns its prepared result (the same for the guarded and the bare call)."""
         return self.results[request.tool_call["id"]]
+
+    def fresh_handler(self, request: Any) -> Any:
+        """The tool, answering with a different output on every call id."""
+        return self.fresh_results[request.tool_call["id"]]
 
     def commanding(self, request: Any) -> Any:
         """A tool that answers with a prepared ``Command``: the middleware leaves its output to the
@@ -202,6 +214,7 @@ def measure(*, rounds: int, batch: int, node_rounds: int, node_batch: int) -> di
             ("bare", lambda: time_bare(batch, requests)),
             ("hook", lambda: time_hook(batch, requests, hook, requests.handler)),
             ("decide", lambda: time_hook(batch, requests, hook, requests.commanding)),
+            ("hook_fresh", lambda: time_hook(batch, requests, hook, requests.fresh_handler)),
         ]
         series: dict[str, list[float]] = {name: [] for name, _ in subjects}
         for index in range(warm_rounds + rounds):
@@ -210,9 +223,9 @@ def measure(*, rounds: int, batch: int, node_rounds: int, node_batch: int) -> di
                 value = run()
                 if index >= warm_rounds:
                     series[name].append(value)
-                if name in ("hook", "decide"):
+                if name in ("hook", "decide", "hook_fresh"):
                     drain(setup, batch + WARM)
-        if session.used_total - made != 2 * (warm_rounds + rounds) * (batch + WARM):
+        if session.used_total - made != 3 * (warm_rounds + rounds) * (batch + WARM):
             raise SystemExit("some timed calls were not allowed; the figures would describe another path")
 
         plain = tool_graph(ToolNode([issue_refund]))
@@ -230,6 +243,7 @@ def measure(*, rounds: int, batch: int, node_rounds: int, node_batch: int) -> di
         setup.close()
 
     overheads = [hook_ns - bare_ns for hook_ns, bare_ns in zip(series["hook"], series["bare"], strict=True)]
+    fresh = [hook_ns - bare_ns for hook_ns, bare_ns in zip(series["hook_fresh"], series["bare"], strict=True)]
     deciding = [hook_ns - bare_ns for hook_ns, bare_ns in zip(series["decide"], series["bare"], strict=True)]
     floor_p50 = statistics.median(series["floor"])
     overhead_p50 = statistics.median(overheads)
@@ -240,6 +254,8 @@ def measure(*, rounds: int, batch: int, node_rounds: int, node_batch: int) -> di
         "langchain_overhead_us_p99": percentile(overheads, 99) / 1000,
         "langchain_overhead_ratio_p50": overhead_p50 / floor_p50,
         "langchain_overhead_vs_reference": overhead_p50 / 1000 / REFERENCE_US,
+        "langchain_overhead_fresh_us_p50": statistics.median(fresh) / 1000,
+        "langchain_overhead_fresh_us_p99": percentile(fresh, 99) / 1000,
         "langchain_decision_us_p50": statistics.median(deciding) / 1000,
         "langchain_decision_us_p99": percentile(deciding, 99) / 1000,
         "langchain_hook_p50_ns": statistics.median(series["hook"]),
@@ -267,6 +283,9 @@ def report(result: dict[str, Any]) -> str:
             f"(p99 {result['langchain_overhead_us_p99']:.1f} us), "
             f"{result['langchain_overhead_ratio_p50']:.0f}x the floor; "
             f"reference {REFERENCE_US:g} us -> {result['langchain_overhead_vs_reference']:.2f}x of it",
+            "  with a distinct output every call (digested afresh): "
+            f"p50 {result['langchain_overhead_fresh_us_p50']:.1f} us "
+            f"(p99 {result['langchain_overhead_fresh_us_p99']:.1f} us)",
             f"  of which deciding (state, check, audit enqueue): p50 {result['langchain_decision_us_p50']:.1f} us "
             f"(p99 {result['langchain_decision_us_p99']:.1f} us); the rest observes the tool's output",
             f"  hook {result['langchain_hook_p50_ns']:.0f} ns vs bare handler {result['langchain_bare_p50_ns']:.0f} ns",

@@ -40,7 +40,7 @@ per rule and per text are returned, earliest first.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from intentguard.values import extract, normalize
@@ -219,12 +219,30 @@ _BOUNDARY = re.compile(r"[.!?](?= )|\n|[<>\[\]]")
 _WINDOW, _BEFORE, _AFTER, _TAG_SPAN, _EXCERPT = 300, 300, 400, 1000, 200
 
 
+# Every strong and signal rule has keys (a test checks it), and weak rules only search around
+# their findings: a text holding none of these keys yields nothing, which is what lets
+# :func:`detect` stop there. A short text has each key looked up once, not once per rule.
+_GATE = tuple(dict.fromkeys(key for rule in (*_RULES, *_SIGNAL_RULES) if rule.strong for key in rule.keys))
+_KEYS = tuple(dict.fromkeys(key for rule in (*_RULES, *_SIGNAL_RULES) for key in rule.keys))
+_SHORT = 2048
+
+
 def detect(text: str) -> list[Instruction]:
     """The instructions addressed to an agent that ``text`` contains, in text order."""
     t = normalize(text, keep_lines=True)
+    if len(t) <= _SHORT:
+        present = {key for key in _KEYS if key in t}
+        return [] if present.isdisjoint(_GATE) else _scan(t, present.__contains__)
+    # A long text: every key looked up would cost more than the rules that stop at their first key.
+    return _scan(t, t.__contains__) if any(map(t.__contains__, _GATE)) else []
+
+
+def _scan(t: str, has: Callable[[str], bool] | None) -> list[Instruction]:
+    """The findings in normal form ``t``; a rule runs only if ``has`` one of its keys (``None``:
+    every rule runs, the reference the tests compare :func:`detect` against)."""
     whole = [(0, len(t))]
-    strong = [(rule, m) for rule in _RULES if rule.strong for m in _matches(rule, t, whole)]
-    signals = [m.start() for r in _SIGNAL_RULES for m in _matches(r, t, whole, cap=len(t))]
+    strong = [(rule, m) for rule in _RULES if rule.strong for m in _matches(rule, t, whole, has)]
+    signals = [m.start() for r in _SIGNAL_RULES for m in _matches(r, t, whole, has, cap=len(t))]
     signals = sorted(signals + [m.start() for _, m in strong])
     windows: list[tuple[int, int]] = []
     for pos in signals:  # merged windows around the signals; weak rules only look inside them
@@ -233,16 +251,21 @@ def detect(text: str) -> list[Instruction]:
             windows[-1] = (windows[-1][0], high)
         else:
             windows.append((low, high))
-    weak = [(rule, m) for rule in _RULES if not rule.strong for m in _matches(rule, t, windows)]
+    weak = [(rule, m) for rule in _RULES if not rule.strong for m in _matches(rule, t, windows, has)]
     found = sorted(strong + weak, key=lambda pair: (pair[1].start(), pair[0].name))[:MAX_INSTRUCTIONS]
     return [_instruction(rule, m, t) for rule, m in found]
 
 
 def _matches(
-    rule: _Rule, t: str, windows: list[tuple[int, int]], *, cap: int = MAX_INSTRUCTIONS
+    rule: _Rule,
+    t: str,
+    windows: list[tuple[int, int]],
+    has: Callable[[str], bool] | None,
+    *,
+    cap: int = MAX_INSTRUCTIONS,
 ) -> Iterator[re.Match[str]]:
     """Matches of ``rule`` inside ``windows``, each search resuming after the last match's sentence."""
-    if rule.keys and not any(key in t for key in rule.keys):
+    if not windows or (has is not None and rule.keys and not any(map(has, rule.keys))):
         return
     count = 0
     for low, high in windows:

@@ -236,7 +236,8 @@ class Ledger:
                     self.saturated = True
                     continue
                 index[value] = [origin]
-            elif origin not in seen and len(seen) < _MAX_ORIGINS_PER_VALUE:
+            elif len(seen) < _MAX_ORIGINS_PER_VALUE and origin not in seen:
+                # Length first: comparing origins costs far more, and a full list takes no more.
                 seen.append(origin)
 
     def _add_instruction(self, instruction: Instruction, origin: Origin) -> None:
@@ -259,13 +260,29 @@ def digest_text(text: str, origin: Origin) -> Digest:
     ingest, pure, so it can run outside any lock."""
     if not isinstance(text, str):
         text = str(text)
-    # Look-alike joins ("to bob@x" -> "tobob@x") are indexed only for untrusted text: for
-    # trusted text they would vouch for values nobody wrote.
-    values = extract(text, rejoin=origin.trust is Trust.UNTRUSTED)
-    if len(text) <= _WHOLE_TEXT_LIMIT:
-        values.add(normalize(text))
-    instructions = detect(text) if origin.trust is Trust.UNTRUSTED else []
-    return [(values, origin, instructions)]
+    untrusted = origin.trust is Trust.UNTRUSTED
+    key = (text, untrusted)
+    found = _DIGESTS.get(key) if len(text) <= _CACHED_TEXT_LIMIT else None
+    if found is None:
+        # Look-alike joins ("to bob@x" -> "tobob@x") are indexed only for untrusted text: for
+        # trusted text they would vouch for values nobody wrote.
+        values = extract(text, rejoin=untrusted)
+        if len(text) <= _WHOLE_TEXT_LIMIT:
+            values.add(normalize(text))
+        found = (frozenset(values), tuple(detect(text)) if untrusted else ())
+        if len(text) <= _CACHED_TEXT_LIMIT:
+            if len(_DIGESTS) >= _DIGESTS_LIMIT:
+                _DIGESTS.clear()
+            _DIGESTS[key] = found
+    return [(found[0], origin, list(found[1]))]
+
+
+# Short outputs recur ("ok", "sent", a status field): what a text yields depends only on the text
+# and whether it is trusted, and the values and instructions are immutable, so a short text is
+# digested once per process. Each observation still commits them under its own origin.
+_DIGESTS: dict[tuple[str, bool], tuple[frozenset[str], tuple[Instruction, ...]]] = {}
+_DIGESTS_LIMIT = 1024
+_CACHED_TEXT_LIMIT = 256
 
 
 def digest_output(
@@ -331,11 +348,16 @@ def _json_or_none(text: str) -> Any:
         return None
 
 
+# A YAML mapping or sequence needs one of these: ":" or "?" (keys), "-" (items), brackets or
+# braces (flow style), "!" (tags such as !!set). Text without any is a scalar: no need to parse it.
+_YAML_COLLECTION = re.compile(r"[:?\-\[\]{}!]")
+
+
 def _structured_or_none(text: str) -> Any:
     """A record tool's text output as data: JSON, or YAML (many agent frameworks print tool
     results as YAML). Plain text, scalars and anything unparsable stay text (None)."""
     parsed = _json_or_none(text)
-    if parsed is not None or len(text) > _MAX_STRUCTURED_TEXT:
+    if parsed is not None or len(text) > _MAX_STRUCTURED_TEXT or not _YAML_COLLECTION.search(text):
         return parsed
     import yaml  # already loaded by the guard; imported here so `import intentguard` stays light
 

@@ -87,6 +87,7 @@ _QUOTED = re.compile(
     "|'(?<!\\w')([^']*+)'(?!\\w)"
 )
 _HAS_DIGIT, _HAS_QUOTE = re.compile("[0-9]"), re.compile("[\"'`\u201c\u2018\u00ab]")
+_DOTTED, _YEAR = re.compile(r"\.[^\W\d_]{2}"), re.compile("[0-9]{4}")
 _TOKEN = re.compile(r"[^\W_]{3,}")
 _LOCAL = re.compile(r"[\w.%+-]{1,64}")
 _HOST = re.compile(r"[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}")
@@ -124,6 +125,8 @@ def _fold(s: str) -> str:
 def _collapse(s: str, keep_lines: bool) -> str:
     if not keep_lines:
         return " ".join(s.split())
+    if "\n" not in s and " ".join(s.split()) == s:
+        return s  # single spaces only, none at the ends: already the line-keeping form
     return _BREAKS.sub("\n", _BLANKS.sub(" ", s.translate(_LINE_BREAKS))).strip(" \n")
 
 
@@ -138,7 +141,11 @@ def extract(text: str, *, rejoin: bool = True, tokens: bool = True, limit: int =
     found: dict[str, None] = {}
     streams: list[Iterable[str]] = [_entities(t, words, rejoin=rejoin)]
     if tokens:
-        lines = (normalize(line) for line in dict.fromkeys([text, *text.splitlines()]) if len(line) <= 4 * _MAX_LINE)
+        lines = (
+            t if line is text else normalize(line)  # the whole text is a line: normalised already
+            for line in dict.fromkeys([text, *text.splitlines()])
+            if len(line) <= 4 * _MAX_LINE
+        )
         streams += [(line for line in lines if len(line) <= _MAX_LINE), _TOKEN.findall(words)]
     for stream in streams:
         for value in stream:
@@ -161,18 +168,23 @@ def _entities(t: str, words: str, *, rejoin: bool) -> Iterator[str]:
             yield from _url(m.group())
         if rejoin:
             yield from _spaced_urls(t)
-    if "." in words:
+    # The guards skip only patterns that cannot yield here: a domain ends in a dot and two letters,
+    # an IBAN has eight digits or more, a phone number seven, both date forms a four-digit year.
+    if _DOTTED.search(words):
         for m in _DOMAIN.finditer(words):
             yield from _domain(m.group())
     if _HAS_DIGIT.search(t):
-        for iban in dict.fromkeys(t[m.start() - 2 : m.end()] for m in _IBAN.finditer(t)):
+        digits = sum(map(t.count, "0123456789"))  # str.translate would cost 100x on long text
+        for iban in dict.fromkeys(t[m.start() - 2 : m.end()] for m in _IBAN.finditer(t)) if digits >= 8 else ():
             yield from _ibans(iban)
-        for m in _ISO_DATE.finditer(words):
-            yield from _date(*m.groups())
-        yield from (iso for _, _, iso in _day_dates(t))
+        if _YEAR.search(t):
+            for m in _ISO_DATE.finditer(words):
+                yield from _date(*m.groups())
+            yield from (iso for _, _, iso in _day_dates(t))
         for text, pattern in ((words, _NUMBERS[0]), (words, _NUMBERS[1]), (t, _NUMBERS[2])):
             yield from filter(None, map(_number, dict.fromkeys(pattern.findall(text))))
-        yield from ("".join(filter(str.isdigit, phone)) for phone in dict.fromkeys(_PHONE.findall(t)))
+        if digits >= 7:
+            yield from ("".join(filter(str.isdigit, phone)) for phone in dict.fromkeys(_PHONE.findall(t)))
         for m in _ID.finditer(words):
             if len(value := m.group().rstrip(".-_")) >= 5:
                 yield value

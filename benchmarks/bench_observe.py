@@ -68,20 +68,22 @@ def timed(n: int, run: Callable[[int], Any]) -> float:
 
 def subjects(name: str, text: str, session: Any, batch: int) -> list[tuple[str, int, Callable[[int], Any]]]:
     """(key, calls per batch, the call) for one output."""
-    from intentguard import provenance
     from intentguard.instructions import detect
     from intentguard.provenance import Ledger, digest_output
     from intentguard.values import extract
 
-    # The library remembers the digests of short texts; forgetting them before a call times the
-    # first sight of a text (the dict is at most one entry long here, so clearing it is cheap).
-    forget = getattr(provenance, "_DIGESTS", {}).clear
+    # A session remembers the digests of short texts (Ledger.digests); forgetting them before a call
+    # times the first sight of a text (the dict is at most one entry long here, so clearing it is cheap).
+    cache: dict[Any, Any] = {}
+    forget = cache.clear
 
     n = max(1, batch * 32 // max(32, len(text)))  # about the same time per batch for every output
     empty: frozenset[str] = frozenset()
 
     def digest(i: int, *, record: bool = False) -> Any:
-        return digest_output(text, tool="t", call_id=f"c{i}", record=record, free_text=empty, derived=False)
+        return digest_output(
+            text, tool="t", call_id=f"c{i}", record=record, free_text=empty, derived=False, cache=cache
+        )
 
     def first_digest(i: int, *, record: bool = False) -> Any:
         forget()

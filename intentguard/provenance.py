@@ -121,6 +121,8 @@ class Ledger:
         self.instruction_verbs: frozenset[str] = frozenset()
         self.untrusted_seen = False
         self.saturated = False
+        self.digests: DigestCache = {}
+        """What short texts yielded (see :func:`digest_text`), for this session only."""
 
     def __len__(self) -> int:
         return len(self._index)
@@ -255,14 +257,16 @@ Digest = list[tuple[Iterable[str], Origin, list[Instruction]]]
 """What ingest found, ready to :meth:`Ledger.commit`: values with their origin and instructions."""
 
 
-def digest_text(text: str, origin: Origin) -> Digest:
+def digest_text(text: str, origin: Origin, *, cache: DigestCache | None = None) -> Digest:
     """The values (and, for untrusted text, the instructions) of ``text``: the expensive part of
-    ingest, pure, so it can run outside any lock."""
+    ingest, pure, so it can run outside any lock. ``cache`` (a session's :attr:`Ledger.digests`)
+    remembers what short texts yielded."""
     if not isinstance(text, str):
         text = str(text)
     untrusted = origin.trust is Trust.UNTRUSTED
     key = (text, untrusted)
-    found = _DIGESTS.get(key) if len(text) <= _CACHED_TEXT_LIMIT else None
+    cached = cache if cache is not None and len(text) <= _CACHED_TEXT_LIMIT else None
+    found = cached.get(key) if cached is not None else None
     if found is None:
         # Look-alike joins ("to bob@x" -> "tobob@x") are indexed only for untrusted text: for
         # trusted text they would vouch for values nobody wrote.
@@ -270,23 +274,32 @@ def digest_text(text: str, origin: Origin) -> Digest:
         if len(text) <= _WHOLE_TEXT_LIMIT:
             values.add(normalize(text))
         found = (frozenset(values), tuple(detect(text)) if untrusted else ())
-        if len(text) <= _CACHED_TEXT_LIMIT:
-            if len(_DIGESTS) >= _DIGESTS_LIMIT:
-                _DIGESTS.clear()
-            _DIGESTS[key] = found
+        if cached is not None:
+            if len(cached) >= _DIGESTS_LIMIT:
+                cached.clear()
+            cached[key] = found
     return [(found[0], origin, list(found[1]))]
 
 
 # Short outputs recur ("ok", "sent", a status field): what a text yields depends only on the text
 # and whether it is trusted, and the values and instructions are immutable, so a short text is
-# digested once per process. Each observation still commits them under its own origin.
-_DIGESTS: dict[tuple[str, bool], tuple[frozenset[str], tuple[Instruction, ...]]] = {}
-_DIGESTS_LIMIT = 1024
+# digested once per session. Each observation still commits them under its own origin. The cache
+# is the session's own: one shared by every tenant would tell one tenant, by timing, what text
+# another tenant's agent saw.
+DigestCache = dict[tuple[str, bool], tuple[frozenset[str], tuple[Instruction, ...]]]
+_DIGESTS_LIMIT = 256
 _CACHED_TEXT_LIMIT = 256
 
 
 def digest_output(
-    output: Any, *, tool: str, call_id: str | None, record: bool, free_text: frozenset[str], derived: bool
+    output: Any,
+    *,
+    tool: str,
+    call_id: str | None,
+    record: bool,
+    free_text: frozenset[str],
+    derived: bool,
+    cache: DigestCache | None = None,
 ) -> Digest:
     """A tool's output as ledger entries: record fields as record/derived values, everything else
     as untrusted text (pure, like :func:`digest_text`)."""
@@ -294,7 +307,7 @@ def digest_output(
     if isinstance(output, str):
         parsed = _structured_or_none(output) if record else _json_or_none(output)
         if parsed is None:
-            return digest_text(output, Origin(Source.TOOL, Trust.UNTRUSTED, label, tool=tool))
+            return digest_text(output, Origin(Source.TOOL, Trust.UNTRUSTED, label, tool=tool), cache=cache)
         output = parsed
     digest: Digest = []
     trust = Trust.DERIVED if derived else Trust.RECORD
@@ -306,7 +319,7 @@ def digest_output(
             whole, parts = pieces(leaf)
             digest.append(([whole, *parts], Origin(Source.TOOL, trust, where, tool=tool), []))
         else:
-            digest += digest_text(str(leaf), Origin(Source.TOOL, Trust.UNTRUSTED, where, tool=tool))
+            digest += digest_text(str(leaf), Origin(Source.TOOL, Trust.UNTRUSTED, where, tool=tool), cache=cache)
     return digest
 
 

@@ -227,7 +227,7 @@ class Session:
         which are returned. ``origin`` names where it came from (a URL, a file, an agent)."""
         source = Source(source)
         where = Origin(source, trust_of(source), origin or source.value)
-        return self._ingest(lambda: digest_text(text, where))
+        return self._ingest(lambda: digest_text(text, where, cache=self.ledger.digests))
 
     def observe_result(self, call_id: str | None, tool: str, output: Any) -> list[Instruction]:
         """Record a tool's output. Structured output of a system-of-record tool is labelled
@@ -241,7 +241,13 @@ class Session:
         free_text = policy.free_text if policy is not None else frozenset()
         return self._ingest(
             lambda: digest_output(
-                output, tool=tool, call_id=call_id, record=record, free_text=free_text, derived=derived
+                output,
+                tool=tool,
+                call_id=call_id,
+                record=record,
+                free_text=free_text,
+                derived=derived,
+                cache=self.ledger.digests,
             )
         )
 

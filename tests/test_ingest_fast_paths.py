@@ -8,10 +8,12 @@ import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import intentguard as ig
 from intentguard import instructions, values
 from intentguard.instructions import detect
-from intentguard.provenance import Origin, Source, Trust, _structured_or_none, digest_text
+from intentguard.provenance import DigestCache, Origin, Source, Trust, _structured_or_none, digest_text
 from intentguard.values import extract, normalize
+from tests.conftest import REFUND_PARAMS
 from tests.test_instructions import BENIGN, INJECTIONS
 
 # Phrases the detector's rules are written to catch, beside their bare keys, so generated texts
@@ -180,8 +182,9 @@ def test_a_digest_served_again_equals_a_fresh_one(text: str, origin: Origin) -> 
     """digest_text gives the same values and instructions the second time (remembered) as computed afresh."""
     untrusted = origin.trust is Trust.UNTRUSTED
     expected = extract(text, rejoin=untrusted) | ({normalize(text)} if len(text) <= 512 else set())
+    cache: DigestCache = {}
     for _ in range(2):
-        [(found, where, instructions)] = digest_text(text, origin)
+        [(found, where, instructions)] = digest_text(text, origin, cache=cache)
         assert set(found) == expected
         assert where is origin
         assert instructions == (detect(text) if untrusted else [])
@@ -190,6 +193,17 @@ def test_a_digest_served_again_equals_a_fresh_one(text: str, origin: Origin) -> 
 def test_many_distinct_short_texts_are_each_digested_right() -> None:
     """Past the number of remembered digests, each short text still yields its own values."""
     origin = Origin(Source.TOOL, Trust.UNTRUSTED, "tool:t", tool="t")
+    cache: DigestCache = {}
     for i in range(1500):
-        [(found, _, _)] = digest_text(f"order A{i:05d} ok", origin)
+        [(found, _, _)] = digest_text(f"order A{i:05d} ok", origin, cache=cache)
+        assert len(cache) <= 256
         assert f"a{i:05d}" in found
+
+
+def test_each_session_remembers_only_its_own_digests(guard: ig.Guard, session: ig.Session) -> None:
+    """What one session saw never warms another's cache: a cache shared by tenants would leak, by timing,
+    what text another tenant's agent was shown."""
+    other = guard.start("refund_request", REFUND_PARAMS, principal=session.principal, agent=session.agent)
+    session.observe_result("c1", "search_kb", "refund sent")
+    assert ("refund sent", True) in session.ledger.digests
+    assert other.ledger.digests == {}

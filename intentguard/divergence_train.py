@@ -91,12 +91,12 @@ def split_tasks(tasks: Iterable[str], *, holdout: float, seed: int) -> tuple[fro
     by_suite: dict[str, list[str]] = {}
     for task in sorted(set(tasks)):
         by_suite.setdefault(task.split("/", 1)[0] if "/" in task else "", []).append(task)
-    rng = random.Random(seed)  # noqa: S311 - a reproducible split, not a secret
     train: set[str] = set()
     test: set[str] = set()
     for suite in sorted(by_suite):
         members = by_suite[suite]
-        rng.shuffle(members)
+        # One generator per suite: adding a suite (generated runs) leaves the others' split alone.
+        random.Random(f"{seed}/{suite}").shuffle(members)  # noqa: S311 - a reproducible split, not a secret
         count = round(len(members) * holdout)
         if len(members) >= 2:
             count = min(max(count, 1), len(members) - 1)

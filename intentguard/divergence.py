@@ -295,24 +295,6 @@ class SessionScorer:
             return self._rate
         return self._rate * math.exp((self._rate_at - now) / _RATE_TAU)
 
-    def advance(self, session: Session, name: Any, now: float) -> None:
-        """Count a checked call: it becomes the previous tool, the rate and instruction clocks move."""
-        count = len(session.ledger.instructions)
-        if count != self._instructions:
-            self._instructions = count
-            self._since = 0
-        self._since += 1
-        rate = self._rate
-        if rate and now > self._rate_at:
-            rate *= math.exp((self._rate_at - now) / _RATE_TAU)
-        self._rate = rate + 1.0
-        if now > self._rate_at:
-            self._rate_at = now
-        previous = name if name.__class__ is str else "<odd>"
-        self.previous = previous
-        row = self._tables.rows.get(previous)
-        self._row = row if row is not None else self._tables.other
-
     def decide(self, session: Session, call: ToolCall, now: float, decision: Decision) -> tuple[Decision, str | None]:
         """Score the call, act on the thresholds, and return the decision carrying its score and,
         when the session must be revoked, the reason (the caller revokes outside its lock)."""
@@ -321,7 +303,7 @@ class SessionScorer:
             name = call.name
             step = int(self.score(session, call, now) * 1000 + 0.5) if name.__class__ is str else 1000
             score = step / 1000
-            # advance(), inlined: it runs on every check.
+            # Count the call (inlined: it runs on every check): previous tool, rate, instruction clock.
             count = len(session.ledger.instructions)
             if count != self._instructions:
                 self._instructions = count

@@ -76,5 +76,6 @@ clean:
 # The divergence model shipped in the package, trained on the committed AgentDojo traces (split by task).
 divergence-model: $(STAMP)
 	$(BIN)/python -m intentguard train benchmarks/agentdojo/traces/v1.1.2.jsonl benchmarks/agentdojo/traces/v1.2.2.jsonl \
+		benchmarks/agentdojo/traces/synthetic.jsonl --schemas intent_schemas \
 		--schemas benchmarks/agentdojo/schemas --resolver benchmarks.agentdojo.resolver:resolve \
 		--out intentguard/models/divergence-v1.json

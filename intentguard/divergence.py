@@ -19,12 +19,21 @@ but the score every decision carries.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from intentguard.decision import Decision, Effect, Reason, ReasonCode
+from intentguard.divergence_features import (
+    _COUNTED,
+    _KEYS,
+    _argument_fractions,
+    _budget_pressure,
+    _depth,
+    _grant_age,
+    _key,
+)
 from intentguard.divergence_model import (
     _START,
     FEATURES,
@@ -35,7 +44,7 @@ from intentguard.divergence_model import (
     tool_text,
 )
 from intentguard.errors import ConfigurationError
-from intentguard.provenance import _PIECES, _SCALARS, Trust, _pieces
+from intentguard.provenance import Trust, _pieces
 
 if TYPE_CHECKING:
     from intentguard.pipeline import ToolCall
@@ -57,7 +66,6 @@ __all__ = [
 
 _RATE_TAU = 60.0
 _RATE_SCALE = 30.0
-_COUNTED = frozenset({str, int, float, list, dict, tuple})
 _UNTRUSTED = Trust.UNTRUSTED  # enum members are slow to look up on the class; read once
 _ALLOW_EFFECT = Effect.ALLOW
 _ALLOWS: list[Decision] = [Decision(Effect.ALLOW, (), q / 1000) for q in range(1001)]
@@ -114,16 +122,31 @@ def _stricter(a: float | None, b: float | None) -> float | None:
 
 
 class SessionScorer:
-    """The divergence state of one session: O(1) counters, updated on every check under its lock."""
+    """The divergence state of one session: O(1) counters, updated on every check under its lock.
+
+    The score is the model's ``sigmoid(bias + w . features)``, evaluated in pieces: one number per
+    (previous tool, tool) pair holds every constant term (bias, place in the intent, privilege,
+    text distance, transition surprise, delegation depth); the terms that move are added only when
+    their weight is not 0 and they can be (arguments present, instructions acquired, a rate)."""
 
     __slots__ = (
-        "_high",
+        "_grant",
         "_instructions",
+        "_inv_life",
+        "_inv_max",
+        "_inv_total",
+        "_issued",
         "_rate",
         "_rate_at",
+        "_row",
         "_since",
         "_tables",
         "_w",
+        "_wage",
+        "_wargs",
+        "_wbudget",
+        "_wdepth",
+        "_wrate",
         "model",
         "narrow",
         "narrowed",
@@ -138,7 +161,17 @@ class SessionScorer:
         self._tables = model.tables(schema)
         w = model.weights
         self._w = tuple(w[name] for name in FEATURES)
-        self._high = model.bias + w["outside"] + w["high_privilege"] + w["text_distance"] + w["transition_surprise"]
+        self._wargs = bool(self._w[5] or self._w[6])
+        self._wbudget = self._w[10]
+        self._wrate = self._w[11]
+        self._wage = self._w[13]
+        self._wdepth = self._w[12]
+        self._row: Mapping[str, float] = self._tables.rows[_START]
+        self._grant: Any = None
+        self._inv_max: dict[str, float] = {}
+        self._inv_total = 0.0
+        self._issued = 0.0
+        self._inv_life = 0.0
         self.previous = _START
         self.narrowed = False
         self._instructions = 0
@@ -174,43 +207,74 @@ class SessionScorer:
             _grant_age(session, now),
         ]
 
+    def _rebind(self, grant: Any) -> None:
+        """A new grant (the first, an attenuation): the budget and lifetime constants of it."""
+        self._grant = grant
+        self._inv_max = {name: 1.0 / policy.max_calls for name, policy in grant._lookup.items()}
+        self._inv_total = 1.0 / grant._total
+        self._issued = grant.issued_at
+        life = grant.expires_at - grant.issued_at
+        self._inv_life = 1.0 / life if life > 0 else 0.0
+
     def score(self, session: Session, call: ToolCall, now: float) -> float:
         """The calibrated score of ``call`` in [0, 1], from the same features, folded for speed."""
-        tables = self._tables
         name = call.name
-        w = self._w
-        z = tables.base.get(name)
+        z = self._row.get(name)
         if z is None:
-            z = self._high
-        else:
-            step = tables.transitions.get((self.previous, name))
-            if step is None:  # after a call outside the intent: not in the table
-                step = w[4] * self.model.surprise(tables.intent, self.previous, name, tables.vocabulary)
-            z += step
-        args = call.args
-        if args:
-            tainted, novel = _argument_fractions(session, args)
-            z += w[5] * tainted + w[6] * novel
+            z = self._tables.outside
+        if self._wargs:
+            args = call.args
+            if args and args.__class__ is dict:
+                w = self._w
+                index = session.ledger._index
+                counted = tainted = novel = 0
+                for value in args.values():
+                    # The value's ledger key from a per-class memo: no tuple to build and hash.
+                    keys = _KEYS.get(value.__class__)
+                    if keys is None:
+                        if value.__class__ not in _COUNTED:
+                            continue
+                        key = _pieces(value)[0]
+                    else:
+                        memo = keys.get(value)
+                        key = memo if memo is not None else _key(keys, value)
+                    counted += 1
+                    found = index.get(key)
+                    if found is None:
+                        novel += 1
+                    elif found[0].trust is _UNTRUSTED and (
+                        len(found) == 1 or all(origin.trust is _UNTRUSTED for origin in found)
+                    ):
+                        tainted += 1
+                if counted:
+                    z += (w[5] * tainted + w[6] * novel) / counted
         if session.ledger.instructions:
+            w = self._w
             value, verb, recency = self._instruction_features(session, call)
             z += w[7] * value + w[8] * verb + w[9] * recency
-        # Conditional expressions, not min()/max(): on the hot path the builtins cost several times more.
         grant = session._grant
-        policy = grant._lookup.get(name)
-        if policy is not None:  # budget pressure, inlined: a call costs more than the arithmetic
-            tool = session._used.get(name, 0) / policy.max_calls
-            total = session._used_total / grant._total
-            z += w[10] * (tool if tool > total else total)
+        if grant is not self._grant:
+            self._rebind(grant)
+        # Conditional expressions, not min()/max(): on the hot path the builtins cost several times more.
+        if self._wbudget:
+            inv = self._inv_max.get(name)
+            if inv is not None:
+                tool = session._used.get(name, 0) * inv
+                total = session._used_total * self._inv_total
+                z += self._wbudget * (tool if tool > total else total)
         rate = self._rate
-        if rate and w[11]:
+        if rate and self._wrate:
             if now > self._rate_at:
                 rate *= math.exp((self._rate_at - now) / _RATE_TAU)
-            z += w[11] * (rate / _RATE_SCALE if rate < _RATE_SCALE else 1.0)
-        depth = getattr(session, "depth", 0)
-        if depth:
-            z += w[12] * _depth(depth)
-        if w[13]:  # a feature with no weight costs nothing
-            z += w[13] * _grant_age(session, now)
+            z += self._wrate * (rate / _RATE_SCALE if rate < _RATE_SCALE else 1.0)
+        if self._wdepth:
+            depth = session.depth
+            if depth:
+                z += self._wdepth * _depth(depth)
+        if self._wage:
+            inv_life = self._inv_life
+            age = (now - self._issued) * inv_life if inv_life else 1.0
+            z += self._wage * (age if 0.0 <= age <= 1.0 else (0.0 if age < 0.0 else 1.0))
         if z < -30.0:
             return 0.0
         return 1.0 / (1.0 + math.exp(-z))
@@ -231,25 +295,31 @@ class SessionScorer:
             return self._rate
         return self._rate * math.exp((self._rate_at - now) / _RATE_TAU)
 
-    def advance(self, session: Session, name: str, now: float) -> None:
-        """Count a checked call: it becomes the previous tool, the rate and instruction clocks move."""
-        count = len(session.ledger.instructions)
-        if count != self._instructions:
-            self._instructions = count
-            self._since = 0
-        self._since += 1
-        self._rate = self._decayed_rate(now) + 1.0
-        self._rate_at = max(now, self._rate_at)
-        self.previous = name if name.__class__ is str else "<odd>"
-
     def decide(self, session: Session, call: ToolCall, now: float, decision: Decision) -> tuple[Decision, str | None]:
         """Score the call, act on the thresholds, and return the decision carrying its score and,
         when the session must be revoked, the reason (the caller revokes outside its lock)."""
         try:
             # A tool name that is not a string is as far outside the intent as a call can be.
-            step = int(self.score(session, call, now) * 1000 + 0.5) if call.name.__class__ is str else 1000
+            name = call.name
+            step = int(self.score(session, call, now) * 1000 + 0.5) if name.__class__ is str else 1000
             score = step / 1000
-            self.advance(session, call.name, now)
+            # Count the call (inlined: it runs on every check): previous tool, rate, instruction clock.
+            count = len(session.ledger.instructions)
+            if count != self._instructions:
+                self._instructions = count
+                self._since = 0
+            self._since += 1
+            rate = self._rate
+            if rate and now > self._rate_at:
+                rate *= math.exp((self._rate_at - now) / _RATE_TAU)
+            self._rate = rate + 1.0
+            if now > self._rate_at:
+                self._rate_at = now
+            if name.__class__ is not str:
+                name = "<odd>"
+            self.previous = name
+            row = self._tables.rows.get(name)
+            self._row = row if row is not None else self._tables.other
         except Exception as exc:  # noqa: BLE001 - a scorer that fails denies, never allows
             if decision.effect is Effect.DENY:  # already denied, and the failing stage named
                 return Decision(Effect.DENY, decision.reasons, 1.0), None
@@ -289,52 +359,6 @@ class SessionScorer:
         if decision.effect is Effect.ALLOW and not decision.reasons:
             return _ALLOWS[int(score * 1000 + 0.5)]
         return Decision(decision.effect, decision.reasons, score)
-
-
-def _argument_fractions(session: Session, args: Any) -> tuple[float, float]:
-    """Of the countable arguments: the fraction seen only in untrusted content, and never seen."""
-    if args.__class__ is not dict or not args:
-        return 0.0, 0.0
-    index = session.ledger._index
-    untrusted = _UNTRUSTED
-    counted = tainted = novel = 0
-    for value in args.values():
-        if value.__class__ not in _COUNTED:
-            continue
-        counted += 1
-        cached = _PIECES.get((value.__class__, value)) if value.__class__ in _SCALARS else None
-        found = index.get((cached or _pieces(value))[0])
-        if found is None:
-            novel += 1
-        elif found[0].trust is untrusted and all(origin.trust is untrusted for origin in found):
-            tainted += 1
-    if not counted:
-        return 0.0, 0.0
-    return tainted / counted, novel / counted
-
-
-def _budget_pressure(session: Session, name: str) -> float:
-    grant = session._grant
-    policy = grant._lookup.get(name)
-    if policy is None:
-        return 0.0
-    tool = session._used.get(name, 0) / policy.max_calls
-    total = session._used_total / grant._total
-    return tool if tool > total else total
-
-
-def _depth(depth: Any) -> float:
-    depth = float(depth)
-    return depth / 8.0 if depth < 8.0 else 1.0
-
-
-def _grant_age(session: Session, now: float) -> float:
-    grant = session._grant
-    life = grant.expires_at - grant.issued_at
-    if life <= 0:
-        return 1.0
-    age = (now - grant.issued_at) / life
-    return age if 0.0 <= age <= 1.0 else (0.0 if age < 0.0 else 1.0)
 
 
 def logit(features: Sequence[float], model: DivergenceModel) -> float:

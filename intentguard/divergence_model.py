@@ -100,10 +100,10 @@ class _Baseline:
         object.__setattr__(self, "unigram", unigram)
         object.__setattr__(self, "total", sum(unigram.values()))
 
-    def surprise(self, previous: str, tool: str, vocabulary: int, smoothing: float) -> float:
+    def surprise(self, previous: str | None, tool: str, vocabulary: int, smoothing: float) -> float:
         """-log P(tool | previous), add-``smoothing`` towards the unigram, capped and scaled to [0, 1]."""
         p_unigram = (self.unigram.get(tool, 0) + 1) / (self.total + vocabulary)
-        row = self.counts.get(previous, {})
+        row = self.counts.get(previous, {}) if previous is not None else {}
         p = (row.get(tool, 0) + smoothing * p_unigram) / (sum(row.values()) + smoothing)
         return min(-math.log(p), _SURPRISE_CAP) / _SURPRISE_CAP
 
@@ -117,6 +117,9 @@ class _Tables:
     base: Mapping[str, float]  # tool -> bias + the weighted constant features
     transitions: Mapping[tuple[str, str], float]  # (previous, tool) -> weighted surprise
     vocabulary: int
+    rows: Mapping[str, Mapping[str, float]]  # previous -> tool -> base + weighted surprise (one lookup)
+    other: Mapping[str, float]  # the row after a previous tool outside the intent (or a non-string name)
+    outside: float  # bias + the weighted constants of a tool outside the intent
 
 
 class DivergenceModel:
@@ -173,9 +176,9 @@ class DivergenceModel:
             _DEFAULT = cls(json.loads(text), source="intentguard/models/divergence-v1.json")
         return _DEFAULT
 
-    def surprise(self, intent: str, previous: str, tool: str, vocabulary: int) -> float:
-        """The transition surprise of ``tool`` after ``previous`` under ``intent``'s baseline; an
-        intent without one (no benign runs of it in training) gets the benign average."""
+    def surprise(self, intent: str, previous: str | None, tool: str, vocabulary: int) -> float:
+        """The transition surprise of ``tool`` after ``previous`` (None: a tool the baseline never
+        saw first) under ``intent``'s baseline; an intent without one gets the benign average."""
         baseline = self.baselines.get(intent)
         if baseline is None:
             return self.neutral_surprise
@@ -207,7 +210,18 @@ class DivergenceModel:
             for previous in (_START, *tools)
             for tool in tools
         }
-        tables = _Tables(schema.name, raw, base, transitions, vocabulary)
+        # Everything that depends only on (previous tool, tool) folded into one number per pair: a
+        # call then costs one dict lookup for its constant part. After a tool outside the intent
+        # the baseline's row for it is empty, which makes the surprise the unigram's: one row.
+        ws = w["transition_surprise"]
+        seen = own.counts if own is not None else {}
+        rows = {
+            previous: {tool: base[tool] + ws * self.surprise(schema.name, previous, tool, vocabulary) for tool in tools}
+            for previous in dict.fromkeys((_START, *tools, *seen))
+        }
+        other = {tool: base[tool] + ws * self.surprise(schema.name, None, tool, vocabulary) for tool in tools}
+        outside = self.bias + w["outside"] + w["high_privilege"] + w["text_distance"] + w["transition_surprise"]
+        tables = _Tables(schema.name, raw, base, transitions, vocabulary, rows, other, outside)
         with self._lock:
             if len(self._tables) >= 1024:
                 self._tables.clear()

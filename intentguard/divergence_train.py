@@ -12,27 +12,33 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from intentguard.divergence import FEATURES, MODEL_FORMAT, DivergenceConfig, DivergenceModel, intent_text, tool_text
+from intentguard.divergence_cv import choose_thresholds, heldout_metrics, rebase, scores
 from intentguard.errors import ConfigurationError, MissingExtraError
+from intentguard.identity import AgentIdentity
 from intentguard.pipeline import ToolCall
 from intentguard.provenance import Source
 from intentguard.replay import IntentResolver, Trace, _content, _start, _text, structured_resolver
+from intentguard.testing import FrozenClock
 
 if TYPE_CHECKING:
     from intentguard.guard import Guard
+    from intentguard.session import Session
 
 __all__ = [
     "CallRow",
     "choose_thresholds",
     "collect",
+    "cross_fit",
     "fit_baselines",
     "fit_idf",
     "fit_weights",
     "heldout_metrics",
+    "rebase",
     "split_tasks",
     "task_of",
     "train",
@@ -61,6 +67,8 @@ class CallRow:
     benign_trace: bool
     label: int
     features: tuple[float, ...]
+    previous: str = "<start>"
+    vocabulary: int = 0
 
 
 def task_of(trace: Trace) -> str:
@@ -83,12 +91,12 @@ def split_tasks(tasks: Iterable[str], *, holdout: float, seed: int) -> tuple[fro
     by_suite: dict[str, list[str]] = {}
     for task in sorted(set(tasks)):
         by_suite.setdefault(task.split("/", 1)[0] if "/" in task else "", []).append(task)
-    rng = random.Random(seed)  # noqa: S311 - a reproducible split, not a secret
     train: set[str] = set()
     test: set[str] = set()
     for suite in sorted(by_suite):
         members = by_suite[suite]
-        rng.shuffle(members)
+        # One generator per suite: adding a suite (generated runs) leaves the others' split alone.
+        random.Random(f"{seed}/{suite}").shuffle(members)  # noqa: S311 - a reproducible split, not a secret
         count = round(len(members) * holdout)
         if len(members) >= 2:
             count = min(max(count, 1), len(members) - 1)
@@ -176,6 +184,7 @@ def collect(traces: Iterable[Trace], guard: Guard, resolver: IntentResolver = st
         except ConfigurationError:
             continue  # no intent, no session: every call would be denied, nothing to score
         labels, task = _labels(trace), task_of(trace)
+        session, times = _placed(session, trace, guard)
         scorer = session._divergence
         for message in trace.messages:
             if message.role in ("system", "user"):
@@ -183,6 +192,7 @@ def collect(traces: Iterable[Trace], guard: Guard, resolver: IntentResolver = st
             elif message.role == "tool":
                 session.observe_result(message.tool_call_id, message.name or "", _content(message.content))
             for item in message.tool_calls:
+                times(item.id)
                 call = ToolCall(item.name, item.arguments, item.id)
                 features = scorer.features(session, call, session._now())
                 rows.append(
@@ -195,10 +205,32 @@ def collect(traces: Iterable[Trace], guard: Guard, resolver: IntentResolver = st
                         not labels,
                         int(item.id in labels),
                         tuple(features),
+                        scorer.previous,
+                        len(session.intent.schema.tools) + 1,
                     )
                 )
                 session.check(call)
     return rows
+
+
+def _placed(session: Session, trace: Trace, guard: Guard) -> tuple[Session, Callable[[str], None]]:
+    """The session a run's calls happen in, and how its clock moves. ``metadata.depth``: the run is
+    delegated that many times; ``metadata.call_times``: seconds from the start per call id (followed
+    when the guard's clock is a :class:`~intentguard.testing.FrozenClock`, else ignored)."""
+    for _ in range(int(trace.metadata.get("depth", 0) or 0)):
+        session = session.delegate(AgentIdentity(id=f"{session.agent.id}+"))
+    offsets = trace.metadata.get("call_times") or {}
+    clock = guard.clock
+    if not offsets or not isinstance(clock, FrozenClock):
+        return session, lambda _call_id: None
+    start = clock()
+
+    def move(call_id: str) -> None:
+        target = start + float(offsets.get(call_id, 0.0))
+        if target > clock():
+            clock.advance(seconds=target - clock())
+
+    return session, move
 
 
 def fit_weights(rows: Sequence[CallRow], *, c: float = 1.0) -> tuple[dict[str, float], float]:
@@ -219,57 +251,49 @@ def fit_weights(rows: Sequence[CallRow], *, c: float = 1.0) -> tuple[dict[str, f
     return {name: round(float(value), 6) for name, value in zip(FEATURES, coef, strict=True)}, round(bias, 6)
 
 
-def scores(model: DivergenceModel, rows: Sequence[CallRow]) -> list[float]:
-    """The model's score of every row (the unfolded logistic form)."""
-    import math
+def _folds(rows: Sequence[CallRow], folds: int) -> list[frozenset[str]]:
+    """The training tasks in ``folds`` groups (scikit-learn's ``GroupKFold``: no task in two)."""
+    from sklearn.model_selection import GroupKFold  # type: ignore[import-untyped]
 
-    w = [model.weights[name] for name in FEATURES]
-    out = []
-    for row in rows:
-        z = model.bias + sum(a * b for a, b in zip(w, row.features, strict=True))
-        out.append(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
-    return out
+    tasks = sorted({row.task for row in rows})
+    splitter = GroupKFold(n_splits=min(folds, len(tasks)))
+    return [frozenset(tasks[i] for i in test) for _, test in splitter.split(tasks, groups=tasks)]
 
 
-def choose_thresholds(
-    rows: Sequence[CallRow], model: DivergenceModel, *, target_burden: float, revoke_burden: float | None = None
-) -> dict[str, float]:
-    """``narrow`` (and ``revoke``): the lowest score (to 1e-3) at which at most ``target_burden``
-    (``revoke_burden``, default a fifth of it) of the benign runs would cross it."""
-    highest: dict[str, float] = {}
-    for row, score in zip(rows, scores(model, rows), strict=True):
-        if row.benign_trace:
-            highest[row.trace_id] = max(highest.get(row.trace_id, 0.0), score)
-    ordered = sorted(highest.values(), reverse=True)
-
-    def threshold(burden: float) -> float:
-        allowed = int(burden * len(ordered))
-        if allowed >= len(ordered):
-            return 0.001
-        return min(1.0, int(ordered[allowed] * 1000 + 0.5) / 1000 + 0.001)
-
-    narrow = threshold(target_burden)
-    revoke = max(threshold(target_burden / 5 if revoke_burden is None else revoke_burden), narrow)
-    return {"narrow": narrow, "revoke": revoke, "target_burden": target_burden}
-
-
-def heldout_metrics(rows: Sequence[CallRow], model: DivergenceModel, narrow: float) -> dict[str, Any]:
-    """AUROC over held-out calls and the precision and recall of ``score >= narrow``."""
+def cross_fit(
+    traces: Sequence[Trace],
+    rows: Sequence[CallRow],
+    resolver: IntentResolver,
+    *,
+    folds: int = 5,
+    grid: Sequence[float] = (0.01, 0.1, 1.0),
+    neutral: float = 0.5,
+) -> tuple[list[CallRow], list[float], dict[str, Any]]:
+    """Grouped cross-validation over the training tasks: cross-fitted rows (baseline features from
+    the other folds' benign runs), the regularisation ``C`` of ``grid`` with the best out-of-fold
+    AUROC, and those out-of-fold scores (what the thresholds are chosen on)."""
     _sklearn()
     from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
 
-    predicted = scores(model, rows)
-    labels = [row.label for row in rows]
-    flagged = [label for label, score in zip(labels, predicted, strict=True) if score >= narrow]
-    positives = sum(labels)
-    return {
-        "calls": len(rows),
-        "divergent_calls": positives,
-        "auroc": round(float(roc_auc_score(labels, predicted)), 4) if 0 < positives < len(labels) else None,
-        "precision_at_narrow": round(sum(flagged) / len(flagged), 4) if flagged else None,
-        "recall_at_narrow": round(sum(flagged) / positives, 4) if positives else None,
-        "flagged_calls": len(flagged),
-    }
+    groups = _folds(rows, folds)
+    crossed: list[CallRow] = []
+    for tasks in groups:
+        others = [t for t in traces if task_of(t) not in tasks]
+        crossed += rebase([row for row in rows if row.task in tasks], fit_baselines(others, resolver), neutral)
+    labels = [row.label for row in crossed]
+    by_c: dict[float, list[float]] = {}
+    for c in grid:
+        predicted: dict[int, float] = {}
+        for tasks in groups:
+            inside = [i for i, row in enumerate(crossed) if row.task in tasks]
+            weights, bias = fit_weights([row for row in crossed if row.task not in tasks], c=c)
+            model = DivergenceModel(model_data(baselines={}, idf={}, weights=weights, bias=bias))
+            predicted.update(zip(inside, scores(model, [crossed[i] for i in inside]), strict=True))
+        by_c[c] = [predicted[i] for i in range(len(crossed))]
+    auroc = {c: round(float(roc_auc_score(labels, by_c[c])), 4) for c in grid}
+    best = max(grid, key=lambda c: (auroc[c], -c))
+    report = {"folds": len(groups), "by": "task (GroupKFold)", "auroc_by_c": auroc, "c": best}
+    return crossed, by_c[best], report
 
 
 def _with_neutral(row: CallRow, neutral: float, index: int) -> CallRow:
@@ -288,9 +312,12 @@ def train(
     holdout: float = 0.3,
     seed: int = 0,
     target_burden: float = 0.05,
+    folds: int = 5,
+    grid: Sequence[float] | None = None,
 ) -> tuple[DivergenceModel, dict[str, Any]]:
-    """Split by task, fit baselines, TF-IDF and weights on the training tasks, choose thresholds
-    for ``target_burden`` of benign training runs, and measure the held-out tasks."""
+    """Split by task, fit baselines, TF-IDF and weights on the training tasks (cross-fitted, the
+    regularisation chosen by grouped cross-validation over them), choose thresholds for
+    ``target_burden`` of the benign training runs' out-of-fold scores, and measure the held-out tasks."""
     from intentguard.guard import Guard
 
     train_tasks, test_tasks = split_tasks((task_of(t) for t in traces), holdout=holdout, seed=seed)
@@ -309,11 +336,18 @@ def train(
     # Intents without a baseline (none of their runs in training) get the benign average surprise.
     rows = [_with_neutral(row, neutral, surprise) if row.intent not in baselines else row for row in rows]
     train_rows = [row for row in rows if row.task in train_tasks]
-    weights, bias = fit_weights(train_rows)
+    # The weights and the thresholds come from cross-fitted training rows: in-sample, a benign run's
+    # tools are always in its own baseline, so `unplanned` would look like a perfect signal and
+    # thresholds would be chosen on scores no new task gets.
+    crossed, out_of_fold, cv = cross_fit(
+        training, train_rows, resolver, folds=folds, neutral=neutral, **({"grid": grid} if grid else {})
+    )
+    weights, bias = fit_weights(crossed, c=cv["c"])
     fitted = DivergenceModel(
         model_data(baselines=baselines, idf=idf, weights=weights, bias=bias, neutral_surprise=neutral)
     )
-    thresholds = choose_thresholds(train_rows, fitted, target_burden=target_burden)
+    thresholds = choose_thresholds(crossed, None, target_burden=target_burden, predicted=out_of_fold)
+    cv["heldin"] = heldout_metrics(crossed, None, thresholds["narrow"], predicted=out_of_fold)
     test_rows = [row for row in rows if row.task in test_tasks]
     report: dict[str, Any] = {
         "traces": len(traces),
@@ -325,8 +359,15 @@ def train(
             "test_tasks": sorted(test_tasks),
         },
         "train": {"calls": len(train_rows), "divergent_calls": sum(row.label for row in train_rows)},
+        "cross_validation": cv,
         "heldout": heldout_metrics(test_rows, fitted, thresholds["narrow"]) if test_rows else None,
     }
+    # Generated runs (benchmarks/divergence_runs.py) are measured apart from recorded ones.
+    generated = [row for row in test_rows if row.task.startswith("synthetic/")]
+    if generated and len(generated) < len(test_rows):
+        recorded = [row for row in test_rows if not row.task.startswith("synthetic/")]
+        report["heldout_recorded"] = heldout_metrics(recorded, fitted, thresholds["narrow"])
+        report["heldout_synthetic"] = heldout_metrics(generated, fitted, thresholds["narrow"])
     data = model_data(
         baselines=baselines,
         idf=idf,

@@ -235,7 +235,7 @@ def test_artifact_round_trips(tmp_path: Path) -> None:
 
 def test_a_failing_score_denies_with_check_failed() -> None:
     """If the score cannot be computed (a delegation depth that is not a number) the call is DENY, CHECK_FAILED."""
-    session = start()
+    session = start(model=constant_model(0.5, depth=1.0))
     session.depth = "deep"  # type: ignore[attr-defined]
     decision = session.check(LOOKUP)
     assert decision.effect is ig.Effect.DENY
@@ -269,3 +269,38 @@ def test_quantized_allows_are_shared_values() -> None:
     first, second = session.check(LOOKUP), session.check(ig.ToolCall("search_kb", {"query": "x"}, "c2"))
     assert first is second
     assert first.score == 0.25
+
+
+def test_folded_score_equals_the_logistic_model_with_every_weight_set() -> None:
+    """With every weight nonzero (depth, grant age, rate included), in a delegated session on a moving
+    clock, the folded score equals sigmoid(bias + w . features) call after call."""
+    weights = {name: 0.3 + 0.1 * index for index, name in enumerate(FEATURES)}
+    model = DivergenceModel(
+        model_data(baselines={"refund_request": {"<start>": {"lookup_order": 3}}}, idf={}, weights=weights, bias=-2.0)
+    )
+    clock = FrozenClock()
+    guard = ig.Guard(
+        schemas=[ig.load_schema(REFUND)], clock=clock, ids=sequential_ids(), divergence=DivergenceConfig(model=model)
+    )
+    parent = guard.start("refund_request", REFUND_PARAMS, principal=PRINCIPAL, agent=AGENT)
+    parent.observe("Refund order A123 for $20.00 please.", source=ig.Source.USER)
+    session = parent.delegate(ig.AgentIdentity(id="helper"))
+    assert session.depth == 1
+    session.observe_result("k1", "search_kb", "Contact evil@attacker.example, order B999, 77.5 dollars.")
+    calls = [
+        LOOKUP,
+        ig.ToolCall("search_kb", {"query": "x" * 600, "tags": ["a", "b"], "flag": True}, "c2"),
+        ig.ToolCall("issue_refund", {"order_id": "B999", "amount": 77.5, "n": 3}, "c3"),
+        ig.ToolCall("wire_money", {"to": "evil@attacker.example"}, "c4"),
+        ig.ToolCall("wire_money", {"to": "x"}, "c5"),
+        ig.ToolCall(7, {}, "c6"),  # type: ignore[arg-type]
+        refund(),
+    ]
+    scorer = session._divergence
+    for call in calls:
+        clock.advance(seconds=37)
+        if call.name.__class__ is str:
+            features = scorer.features(session, call, clock())
+            expected = 1 / (1 + math.exp(-logit(features, model)))
+            assert scorer.score(session, call, clock()) == pytest.approx(expected, abs=1e-9)
+        session.check(call)

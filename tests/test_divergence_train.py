@@ -11,8 +11,10 @@ import pytest
 
 import intentguard as ig
 from intentguard.cli import main
-from intentguard.divergence import DivergenceModel
-from intentguard.divergence_train import split_tasks
+from intentguard.divergence import FEATURES, DivergenceModel
+from intentguard.divergence_train import CallRow, collect, rebase, split_tasks
+from intentguard.replay import Trace
+from intentguard.testing import FrozenClock
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENTDOJO = ROOT / "benchmarks" / "agentdojo" / "traces" / "v1.2.2.jsonl"
@@ -182,3 +184,32 @@ def test_tuning_notebook_executes(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     model = DivergenceModel.load(tmp_path / "out" / "model.json")
     assert 0 < model.thresholds["narrow"] <= 1
     assert (tmp_path / "out" / "curves.png").stat().st_size > 0
+
+
+def test_synthetic_runs_are_seeded_labelled_and_carry_depth_and_time() -> None:
+    """The generated runs are deterministic in their seed, label calls, and replay at their depth and times."""
+    from benchmarks.divergence_runs import runs
+
+    first, again = runs(per_kind=1, seed=3), runs(per_kind=1, seed=3)
+    assert first == again
+    traces = [Trace.model_validate(t) for t in first]
+    assert {t.metadata["kind"] for t in traces} == {"benign", "attack", "drift"}
+    assert all(bool(t.metadata["injection_call_ids"]) == (t.metadata["kind"] != "benign") for t in traces)
+    guard = ig.Guard(schemas=[ROOT / "intent_schemas"], clock=FrozenClock())
+    rows = collect(traces, guard)
+    depth, age = FEATURES.index("depth"), FEATURES.index("grant_age")
+    deep = [t.id for t in traces if t.metadata["depth"]]
+    assert deep
+    assert all(row.features[depth] > 0 for row in rows if row.trace_id in deep)
+    assert any(row.features[age] > 0.2 for row in rows)
+    assert sum(row.label for row in rows) == sum(len(t.metadata["injection_call_ids"]) for t in traces)
+
+
+def test_cross_fitting_gives_training_rows_the_features_of_an_unseen_task() -> None:
+    """Rebased under baselines without a run's own task, a tool only that task used becomes unplanned."""
+    row = CallRow("t", "c", "issue_refund", "s/1", "refund_request", True, 0, (0.0,) * len(FEATURES), "<start>", 5)
+    seen = rebase([row], {"refund_request": {"<start>": {"issue_refund": 2}}}, 0.5)[0]
+    unseen = rebase([row], {"refund_request": {"<start>": {"lookup_order": 2}}}, 0.5)[0]
+    assert seen.features[FEATURES.index("unplanned")] == 0.0
+    assert unseen.features[FEATURES.index("unplanned")] == 1.0
+    assert unseen.features[FEATURES.index("transition_surprise")] > seen.features[FEATURES.index("transition_surprise")]

@@ -39,6 +39,8 @@ from intentguard.replay import Trace, read_traces
 from intentguard.testing import FrozenClock
 
 ARMS = {"full": DEFAULT_STAGES, "grant_only": CORE_STAGES}
+STOCK_SCHEMAS = Path(__file__).resolve().parents[2] / "intent_schemas"
+SYNTHETIC = Path(__file__).resolve().parent / "traces" / "synthetic.jsonl"
 
 
 def load(paths: Sequence[Path], suites: Sequence[str] | None = None) -> list[Trace]:
@@ -107,16 +109,28 @@ def run(
     holdout: float = 0.3,
     seed: int = 0,
     target_burden: float = 0.05,
+    synthetic: Sequence[Trace] = (),
 ) -> dict[str, Any]:
-    """Train on some tasks, measure on the others; the ``divergence`` block of agentdojo.json."""
+    """Train on some tasks, measure on the others; the ``divergence`` block of agentdojo.json.
+    With ``synthetic`` runs (benchmarks/divergence_runs.py) they join training (their own tasks,
+    split alike), and a second training without them says what they change."""
     from benchmarks.agentdojo.resolver import resolve
 
     started = time.perf_counter()
-    model, report = train(
-        traces, ev.build_guard(schemas), resolve, holdout=holdout, seed=seed, target_burden=target_burden
-    )
+    guard = Guard(schemas=[schemas, STOCK_SCHEMAS], clock=FrozenClock())
+    options = {"holdout": holdout, "seed": seed, "target_burden": target_burden}
+    model, report = train([*traces, *synthetic], guard, resolve, **options)
     test_tasks = set(report["split"]["test_tasks"])
     held_out = [t for t in traces if task_of(t) in test_tasks]
+    effect: dict[str, Any] | None = None
+    if synthetic:
+        plain, plain_report = train(traces, ev.build_guard(schemas), resolve, **options)
+        effect = {
+            "runs": len(synthetic),
+            "with": _summary(model, report.get("heldout_recorded") or report["heldout"], report),
+            "without": _summary(plain, plain_report["heldout"], plain_report),
+            "heldout_synthetic": report.get("heldout_synthetic"),
+        }
     thresholds = {key: float(value) for key, value in model.thresholds.items()}
     arms: dict[str, Any] = {}
     for arm, stages in ARMS.items():
@@ -124,7 +138,7 @@ def run(
             "without_narrowing": arm_metrics(replay_arm(held_out, model, stages, None, schemas)),
             "with_narrowing": arm_metrics(replay_arm(held_out, model, stages, thresholds, schemas)),
         }
-    held = report["heldout"] or {}
+    held = report.get("heldout_recorded") or report["heldout"] or {}
     return {
         "auroc": held.get("auroc"),
         "precision_at_narrow": held.get("precision_at_narrow"),
@@ -148,7 +162,19 @@ def run(
         "heldout": held,
         "split": {**report["split"], "held_out_traces": len(held_out), "train_calls": report["train"]["calls"]},
         "model": {"weights": dict(model.weights), "bias": model.bias},
+        "cross_validation": report["cross_validation"],
+        "synthetic_runs": effect,
         "duration_s": round(time.perf_counter() - started, 1),
+    }
+
+
+def _summary(model: DivergenceModel, held: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+    keys = ("auroc", "precision_at_narrow", "recall_at_narrow", "benign_run_burden")
+    return {
+        **{key: held.get(key) for key in keys},
+        "thresholds": dict(model.thresholds),
+        "cv_auroc": report["cross_validation"]["auroc_by_c"][report["cross_validation"]["c"]],
+        "weights": {name: model.weights[name] for name in ("depth", "grant_age", "unplanned", "budget_pressure")},
     }
 
 
@@ -183,12 +209,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the task split")
     parser.add_argument("--target-burden", type=float, default=0.05, help="benign training runs narrow may touch")
     parser.add_argument("--out", type=Path, help="merge the figures into this JSON file under 'divergence'")
+    parser.add_argument("--synthetic", type=Path, default=SYNTHETIC, help="generated runs joining training")
+    parser.add_argument("--no-synthetic", action="store_true", help="train on the AgentDojo runs alone")
     args = parser.parse_args(argv)
     paths = args.traces or [ev.TRACES_DIR / f"{version}.jsonl" for version in ev.VERSIONS]
     missing = [str(path) for path in paths if not path.is_file()]
     if missing:
         parser.error(f"no trace file {missing[0]}; run python -m benchmarks.agentdojo.generate --all")
-    block = run(load(paths, args.suite), holdout=args.holdout, seed=args.seed, target_burden=args.target_burden)
+    synthetic = [] if args.no_synthetic else load([args.synthetic])
+    block = run(
+        load(paths, args.suite),
+        holdout=args.holdout,
+        seed=args.seed,
+        target_burden=args.target_burden,
+        synthetic=synthetic,
+    )
     print(table(block))
     print(f"{block['split']['held_out_traces']} held-out traces in {block['duration_s']} s", file=sys.stderr)
     if args.out is not None:

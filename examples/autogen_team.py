@@ -5,10 +5,10 @@ each agent's model is AutoGen's ReplayChatCompletionClient playing a fixed scrip
 their workbenches, the guard, the grants, the clock and the audit trail are real.
 
 The planner works a support case (intent `support_case`: research, refund up to 50, e-mail the
-customer). It delegates through AutoGen's AgentTool to a researcher that runs under its own,
-narrower intent (`order_research`: read order A123 and the policy, nothing else, for 5 minutes).
-Until intentguard sessions can delegate (`session.delegate`), the planner's code starts that
-second session itself, for the same human; see docs/autogen.md.
+customer). It hands the research through AutoGen's AgentTool to a researcher whose session is
+delegated from the planner's (`session.delegate`): the two read-only tools, 5 minutes, 4 calls.
+That grant is a subset of the planner's by construction, its calls are charged to the planner's
+budgets too, and revoking the planner's session stops it; see docs/autogen.md.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from autogen_ext.models.replay import ReplayChatCompletionClient
 from intentguard_autogen import DecisionHook, GuardedWorkbench
 
 import intentguard as ig
-from intentguard.testing import FrozenClock, capture_decisions
+from intentguard.testing import FrozenClock, capture_decisions, sequential_ids
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 MODEL = ModelInfo(
@@ -93,7 +93,7 @@ async def supervisor(request: ig.ConfirmationRequest) -> bool:
     return True
 
 
-async def run(guard: ig.Guard) -> str:
+async def run(guard: ig.Guard) -> None:
     human = ig.Principal(user="ann@example.com", tenant="acme", auth_event="ticket-9001")
     planner_session = guard.start(
         "support_case",
@@ -101,13 +101,12 @@ async def run(guard: ig.Guard) -> str:
         principal=human,
         agent=ig.AgentIdentity(id="planner"),
     )
-    # The narrower intent for the sub-agent: same human, the case's order only, read-only, 5 minutes.
-    research_session = guard.start(
-        "order_research",
-        {"order_id": planner_session.intent.params["order_id"]},
-        principal=human,
-        agent=ig.AgentIdentity(id="researcher"),
+    # The sub-agent's session is cut from the planner's: read-only tools, 5 minutes, 4 calls.
+    research_session = planner_session.delegate(
+        ig.AgentIdentity(id="researcher"), tools=["lookup_order", "search_kb"], ttl="PT5M", max_calls=4
     )
+    show_grants(guard.clock(), planner_session, research_session)
+    print("every tool call of either agent is decided before it runs:")
 
     researcher_tools = GuardedWorkbench(
         research_session,
@@ -161,20 +160,42 @@ async def run(guard: ig.Guard) -> str:
         max_tool_iterations=4,
     )
     result = await planner.run(task=TASK)
-    return str(result.messages[-1].to_text())
+    print(f"\nplanner's answer: {result.messages[-1].to_text()}")
+    print(
+        f"planner's budget: {planner_session.used_total} of {planner_session.grant.max_calls} calls used, "
+        f"{research_session.used_total} of them by the researcher"
+    )
+    planner_session.revoke("case closed", by="supervisor@acme.example")
+    print(f"planner's session revoked; the researcher's too: {research_session.revoked}")
+
+
+def lineage(depth: int, parent: str | None, by: str = "") -> str:
+    """Where a session sits in the delegation tree, in words."""
+    return f"depth {depth}" + (f", delegated by {by}session {parent!r}" if parent else "")
+
+
+def show_grants(now: float, planner: ig.Session, researcher: ig.Session) -> None:
+    """Print who acts under which grant, and where the researcher's comes from."""
+    for session in (planner, researcher):
+        grant, parent = session.grant, session.chain.parent_session
+        where = lineage(session.depth, parent, "planner " if parent else "")
+        minutes = (grant.expires_at - now) / 60
+        print(f"{session.agent.id} ({where}): {', '.join(grant.tools)}; {minutes:g} min, {grant.max_calls} calls")
 
 
 def main() -> int:
     # The replay client warns on every message that is not plain text (it counts tokens by words).
     logging.getLogger("autogen_core.events").setLevel(logging.ERROR)
-    with ig.Guard(schemas=[SCHEMAS], clock=FrozenClock()) as guard, capture_decisions(guard) as captured:
-        print("planner: intent support_case (15 min); researcher: intent order_research (read-only, 5 min)")
-        print("every tool call of either agent is decided before it runs:")
-        answer = asyncio.run(run(guard))
-        print(f"\nplanner's answer: {answer}")
+    guard = ig.Guard(schemas=[SCHEMAS], clock=FrozenClock(), ids=sequential_ids("case"))
+    with guard, capture_decisions(guard) as captured:
+        asyncio.run(run(guard))
         records = captured.records
-        by_agent = {agent: sum(r.decision.agent == agent for r in records) for agent in ("planner", "researcher")}
-        print(f"{len(records)} audit records: " + ", ".join(f"{agent} {n}" for agent, n in by_agent.items()))
+        parts = []
+        for agent in ("planner", "researcher"):
+            mine = [record.decision for record in records if record.decision.agent == agent]
+            places = sorted({lineage(event.depth, event.parent) for event in mine})
+            parts.append(f"{agent} {len(mine)} ({'; '.join(places)})")
+        print(f"{len(records)} audit records: " + ", ".join(parts))
     return 0
 
 

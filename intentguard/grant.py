@@ -143,6 +143,8 @@ class Grant:
     """After an untrusted instruction: 'confirm' or 'deny' every later call, or gate only 'match'es."""
     hop_ttl_factor: float = 0.5
     """A delegated grant lives at most this fraction of its parent's remaining lifetime."""
+    removed: frozenset[str] = frozenset()
+    """Tools of the intent that attenuation (delegation, narrowing, a downgrade) took out."""
     _lookup: dict[str, ToolPolicy] = field(init=False, repr=False, compare=False)
     _live_until: float = field(init=False, repr=False, compare=False)
     _total: float = field(init=False, repr=False, compare=False)
@@ -267,12 +269,13 @@ class Grant:
         self, policy: ToolPolicy | None, name: str, args: Mapping[str, Any], now: float, used: int, used_total: int
     ) -> list[Reason]:
         if policy is None:
-            return [
-                Reason(
-                    ReasonCode.TOOL_NOT_IN_INTENT,
-                    f"tool {name!r} is not in intent {self.intent!r}; widen the schema or start a new intent.",
-                )
-            ]
+            sentence = (
+                f"tool {name!r} of intent {self.intent!r} was taken out of this session's grant "
+                "(delegated without it, or narrowed); a narrowed grant never gets it back."
+                if name in self.removed
+                else f"tool {name!r} is not in intent {self.intent!r}; widen the schema or start a new intent."
+            )
+            return [Reason(ReasonCode.TOOL_NOT_IN_INTENT, sentence)]
         if now >= self.expires_at:
             return [
                 Reason(
@@ -372,7 +375,10 @@ class Grant:
                 added = _compile_args(extra_checks[name], self.params, f"attenuation.{name}")
                 policy = replace(policy, checks=policy.checks + added)
             policies[name] = policy
-        return replace(self, expires_at=new_expiry, tools=MappingProxyType(policies), max_calls=new_total)
+        removed = self.removed | (set(self.tools) - keep)
+        return replace(
+            self, expires_at=new_expiry, tools=MappingProxyType(policies), max_calls=new_total, removed=removed
+        )
 
 
 def _pinned(spec: ArgSpec) -> bool:

@@ -34,6 +34,7 @@ __all__ = [
     "provenance_stage",
     "run_pipeline",
     "shape_stage",
+    "snapshot_args",
     "tenant_stage",
 ]
 
@@ -63,6 +64,13 @@ class Stage(Protocol):
 
 PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
 _NONE = object()
+
+
+def snapshot_args(args: Any) -> Any:
+    """A shallow copy of a call's arguments, so later changes by the caller cannot reach the trail."""
+    if args.__class__ is dict:
+        return args.copy()
+    return dict(args) if isinstance(args, Mapping) else args
 
 
 def is_plain(value: Any, depth: int = 0) -> bool:

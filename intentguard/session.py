@@ -21,23 +21,31 @@ from typing import TYPE_CHECKING, Any
 
 from intentguard.audit import args_digest
 from intentguard.clock import SystemClock
-from intentguard.decision import ALLOW, Decision, Effect, Reason, ReasonCode
+from intentguard.confirming import open_request, settle
+from intentguard.decision import ALLOW, Decision, Effect
 from intentguard.delegation import charge_ancestors
-from intentguard.errors import ConfigurationError, ConfirmationRequired, Denied, RegistryError
+from intentguard.errors import ConfirmationRequired, Denied, RegistryError
 from intentguard.gates import (
     HANDLER_ERROR_APPROVER,
     Approval,
     AsyncConfirmationHandler,
     ConfirmationHandler,
     ConfirmationRequest,
-    approval_problem,
     handler_failed,
 )
 from intentguard.grant import Grant
 from intentguard.identity import AgentIdentity, DelegationChain, Principal
 from intentguard.instructions import Instruction
 from intentguard.intent import Intent
-from intentguard.pipeline import CORE_STAGES, DEFAULT_STAGES, PLAIN_SCALARS, Stage, ToolCall, run_pipeline
+from intentguard.pipeline import (
+    CORE_STAGES,
+    DEFAULT_STAGES,
+    PLAIN_SCALARS,
+    Stage,
+    ToolCall,
+    run_pipeline,
+    snapshot_args,
+)
 from intentguard.provenance import Digest, Ledger, Origin, Source, Trust, digest_output, digest_text, trust_of
 
 if TYPE_CHECKING:
@@ -46,13 +54,6 @@ if TYPE_CHECKING:
 __all__ = ["Session"]
 
 _log = logging.getLogger("intentguard")
-
-
-def _snapshot(args: Any) -> Any:
-    """A shallow copy of a call's arguments, so later changes by the caller cannot reach the trail."""
-    if args.__class__ is dict:
-        return args.copy()
-    return dict(args) if isinstance(args, Mapping) else args
 
 
 class Session:
@@ -213,7 +214,7 @@ class Session:
             except RegistryError:  # the stop holds here; check() never raises
                 _log.exception("session %r stopped here; the registry could not be told", self.id)
         if self._audit.enabled:
-            snapshot = args.copy() if args.__class__ is dict else _snapshot(args)
+            snapshot = args.copy() if args.__class__ is dict else snapshot_args(args)
             self._submit((self, seq, now, name, call.id, snapshot, decision, None))
         return decision
 
@@ -312,93 +313,22 @@ class Session:
         return self.apply_approval(call, answer)
 
     def confirmation_request(self, call: ToolCall, decision: Decision) -> ConfirmationRequest:
-        """The request a human sees for a CONFIRM decision; it stays open until answered or expired."""
-        now = self._now()
-        args = dict(call.args)
-        with self._lock:
-            # Only a CONFIRM this session itself gave, for these exact arguments, opens a request:
-            # a caller cannot turn a DENY (or a fabricated decision) into something to approve.
-            given = self._confirms.pop((call.name, args_digest(args)), None)
-            if given is None:
-                raise ConfigurationError(
-                    f"the session gave no CONFIRM for this call of {call.name!r}; check the call first "
-                    "and ask for confirmation only when the decision is CONFIRM"
-                )
-            provenance = {
-                arg: tuple(str(origin) for origin in self.ledger.origins(value)) for arg, value in args.items()
-            }
-            request = ConfirmationRequest(
-                id=self._guard.ids(),
-                session=self.id,
-                tenant=self.principal.tenant,
-                user=self.principal.user,
-                agent=self.agent.id,
-                intent=self._grant.intent,
-                tool=call.name,
-                call_id=call.id,
-                args=args,
-                args_sha256=args_digest(args),
-                reasons=given.reasons,  # the session's own reasons, never the caller's
-                provenance=provenance,
-                created_at=now,
-                expires_at=now + self._guard.confirm_timeout,
-            )
-            self._pending[request.id] = request
-        return request
+        """The request a human sees for a CONFIRM decision; it stays open until answered or expired.
+        Only a CONFIRM this session itself gave, for these exact arguments, opens one."""
+        return open_request(self, call, decision)
 
     def apply_approval(self, call: ToolCall, approval: Approval) -> Decision:
         """Turn a human's answer into the final decision for ``call``: ALLOW only for a live,
         unused request of this session, for these exact arguments, approved in time, and only if
         every stage, run again now, gives ALLOW or a CONFIRM whose reasons the person saw. A DENY
         (revocation, expiry, budgets, constraints, an instruction that named the call) stands."""
-        now = self._now()
-        digest = args_digest(dict(call.args)) if isinstance(call.args, Mapping) else ""
-        with self._lock:
-            request = self._pending.pop(approval.request_id, None)
-            problem = approval_problem(approval, request, tool=call.name, args_sha256=digest, now=now)
-            if problem is not None:
-                decision = Decision(Effect.DENY, (Reason(ReasonCode.APPROVAL_INVALID, problem),))
-            elif not approval.approved:
-                note = f": {approval.note}" if approval.note else ""
-                sentence = f"{approval.approver} did not approve the call{note}."
-                # Keep why a person was asked: the denial reads "asked because ...; nobody approved".
-                asked = request.reasons if request is not None else ()
-                decision = Decision(Effect.DENY, (*asked, Reason(ReasonCode.CONFIRMATION_DENIED, sentence)))
-            else:
-                decision = self._recheck(call, request, now)
-                if self._ancestors and decision.effect is Effect.ALLOW:
-                    decision = charge_ancestors(self, call.name, decision)
-                if decision.effect is Effect.ALLOW:
-                    self._used[call.name] += 1
-                    self._used_total += 1
-                    if call.id is not None:
-                        self._remember(call)
-            decision = self._divergence.carry(self, call, now, decision)
-            seq = next(self._seqs)
-        if self._audit.enabled:
-            self._submit((self, seq, now, call.name, call.id, _snapshot(call.args), decision, approval))
-        return decision
-
-    def _recheck(self, call: ToolCall, request: ConfirmationRequest | None, now: float) -> Decision:
-        """Every stage again, now: a DENY stands (nothing a person approves can waive it); a CONFIRM
-        is waived only if a person saw every one of its reasons; new reasons need a new request."""
-        decision = run_pipeline(self._stages, self, call, now)
-        if decision.effect is not Effect.CONFIRM:
-            return decision
-        seen = set(request.reasons) if request is not None else set()
-        unseen = [reason for reason in decision.reasons if reason not in seen]
-        if not unseen:
-            return ALLOW
-        sentence = "since the approval was asked for, new reasons to ask appeared: " + " ".join(
-            reason.message for reason in unseen
-        )
-        return Decision(Effect.DENY, (*unseen, Reason(ReasonCode.APPROVAL_INVALID, sentence)))
+        return settle(self, call, approval)
 
     def _confirmable(self, call: ToolCall, decision: Decision) -> None:
         """Note a CONFIRM this session gave, so a request can be opened for it (bounded)."""
         if len(self._confirms) >= 256:
             self._confirms.pop(next(iter(self._confirms)))
-        self._confirms[(call.name, args_digest(_snapshot(call.args)))] = decision
+        self._confirms[(call.name, args_digest(snapshot_args(call.args)))] = decision
 
     def _remember(self, call: ToolCall) -> None:
         """Keep the arguments of recent allowed calls, to label their results (bounded)."""

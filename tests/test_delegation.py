@@ -104,6 +104,18 @@ def test_a_child_cannot_ask_for_a_tool_its_parent_lacks(root: ig.Session) -> Non
         root.delegate(HELPER, tools=["delete_all"])
 
 
+def test_a_tool_left_out_of_a_delegation_is_named_as_taken_out_not_as_outside_the_intent(root: ig.Session) -> None:
+    """A child calling a tool of the intent it was not given hears that delegation took it out, not that the
+    intent lacks it; a tool outside the intent still reads as outside it."""
+    child = root.delegate(HELPER, tools=["read_record"])
+    update = ig.ToolCall("update_record", {"tenant_id": "acme", "record_id": "R-1", "fields": {}})
+    [reason] = child.check(update).reasons
+    assert reason.code is ReasonCode.TOOL_NOT_IN_INTENT
+    assert "was taken out of this session's grant" in reason.message
+    [outside] = child.check(ig.ToolCall("delete_all", {})).reasons
+    assert "is not in intent 'crm_update'" in outside.message
+
+
 def test_extra_argument_constraints_bind_the_child_only(root: ig.Session) -> None:
     """Argument constraints added at delegation hold in the child and its children, not the parent."""
     child = root.delegate(HELPER, args={"search_notes": {"query": {"max_length": 5}}})

@@ -276,7 +276,7 @@ def digest_text(text: str, origin: Origin, *, cache: DigestCache | None = None) 
         found = (frozenset(values), tuple(detect(text)) if untrusted else ())
         if cached is not None:
             if len(cached) >= _DIGESTS_LIMIT:
-                cached.clear()
+                cached.pop(next(iter(cached)))  # the oldest: a burst of new texts keeps the recent ones
             cached[key] = found
     return [(found[0], origin, list(found[1]))]
 

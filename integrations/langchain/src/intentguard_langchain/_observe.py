@@ -62,7 +62,8 @@ class MessageFeed:
         self._session = session
         self._seen: dict[str, None] = {}
         self._lock = threading.Lock()
-        self._count = 0  # how long the last state was, and the key of its last message
+        self._count = 0  # how long the last state was, its last message and that message's key
+        self._last_message: Any = None
         self._last = ""
 
     def feed(self, messages: Sequence[Any], *, system: Any = None) -> None:
@@ -74,12 +75,19 @@ class MessageFeed:
                 self._take((system,))
             count = len(messages)
             start = self._count
-            if not (0 < start <= count and self._last == _key(messages[start - 1])):
+            # The same object as last time needs no key: hashing a long tool output on every call
+            # would cost more than the check. LangGraph replaces a changed message, never edits it.
+            if not (
+                0 < start <= count
+                and (messages[start - 1] is self._last_message or self._last == _key(messages[start - 1]))
+            ):
                 start = 0
             self._take(messages[start:] if start else messages)
             if count:
                 self._count = count
-                self._last = _key(messages[-1])
+                if messages[-1] is not self._last_message:
+                    self._last_message = messages[-1]
+                    self._last = _key(messages[-1])
 
     def output(self, message: ToolMessage) -> None:
         """Observe a tool's output as it comes back, before the graph adds it to the state."""

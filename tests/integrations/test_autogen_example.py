@@ -30,9 +30,7 @@ def test_the_team_example_shows_each_agents_decisions() -> None:
         ("planner", "ALLOW", "send_email"),
     ]
     assert "researcher (depth 1, delegated by planner session 'case-1'): lookup_order, search_kb; 5 min, 4 calls" in out
-    assert (
-        "TOOL_NOT_IN_INTENT: tool 'issue_refund' of intent 'support_case' was taken out of this session's grant" in out
-    )
+    assert "TOOL_NOT_IN_INTENT: tool 'issue_refund' of intent 'support_case' was taken out of this session" in out
     assert "must equal parameter order_id ('A123')" in out
     assert "which came from tool:researcher#researcher-0 (untrusted)" in out
     assert "planner's answer: Refunded 42.50 for the damaged kettle and told the customer." in out

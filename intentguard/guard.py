@@ -10,8 +10,8 @@ the budget it consumes happen atomically.
 from __future__ import annotations
 
 import json
+import os
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -41,7 +41,8 @@ __all__ = ["Guard"]
 
 
 def _new_id() -> str:
-    return uuid.uuid4().hex
+    # 128 random bits as 32 hex digits, like uuid4().hex without its object: ids are made per record.
+    return os.urandom(16).hex()
 
 
 class Guard:

@@ -192,6 +192,8 @@ _EVENT_DEFAULTS: dict[str, Any] = {
     name: _REQUIRED if field.is_required() else field.default for name, field in DecisionEvent.model_fields.items()
 }
 
+_EVENT_ORDER = tuple(_EVENT_DEFAULTS)
+
 
 def build_record(
     *,
@@ -214,11 +216,14 @@ def build_record(
     """
     reasons = [{"code": code, "message": message} for code, message in event["reasons"]]
     # The line is written in the model's field order, so a record read back re-serialises to the same bytes.
-    event_data = {name: event.get(name, default) for name, default in _EVENT_DEFAULTS.items()}
-    wrong = sorted(event.keys() - _EVENT_DEFAULTS.keys()) + [k for k, v in event_data.items() if v is _REQUIRED]
-    if wrong:
-        raise ValueError(f"build_record: fields unknown to DecisionEvent or missing: {wrong!r}")
-    event_data["reasons"] = reasons
+    if tuple(event) == _EVENT_ORDER:  # the writer's own dict: already complete and in order
+        event_data = {**event, "reasons": reasons}
+    else:
+        event_data = {name: event.get(name, default) for name, default in _EVENT_DEFAULTS.items()}
+        wrong = sorted(event.keys() - _EVENT_DEFAULTS.keys()) + [k for k, v in event_data.items() if v is _REQUIRED]
+        if wrong:
+            raise ValueError(f"build_record: fields unknown to DecisionEvent or missing: {wrong!r}")
+        event_data["reasons"] = reasons
     data = {"jti": jti, "iss": "intentguard", "iat": iat, "toe": toe, "txn": txn, "aud": aud, "sub": sub}
     data["events"] = {DECISION_EVENT: event_data}
     body = _compact(data)[:-1]

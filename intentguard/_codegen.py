@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from intentguard.constraints import Part
 
 if TYPE_CHECKING:
-    from intentguard.grant import ToolPolicy
+    from intentguard.policy import ToolPolicy
 
 __all__ = ["generate_accepts"]
 

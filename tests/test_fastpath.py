@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import intentguard as ig
-from intentguard.grant import Grant, ToolPolicy, _compile_args
+from intentguard.grant import Grant
+from intentguard.policy import ToolPolicy, compile_args
 from intentguard.schema import ArgSpec, ParamRef
 
 from .conftest import REFUND, REFUND_PARAMS
@@ -120,15 +121,15 @@ def arg_specs(draw: st.DrawFn, depth: int = 0) -> ArgSpec:
 def policies(draw: st.DrawFn) -> ToolPolicy:
     declared = draw(st.dictionaries(st.sampled_from(NAMES), arg_specs(), max_size=4))
     deny = tuple(
-        (f"deny {index}", _compile_args(rule, PARAMS, f"deny[{index}]", keep_unconstrained=True))
+        (f"deny {index}", compile_args(rule, PARAMS, f"deny[{index}]", keep_unconstrained=True))
         for index, rule in enumerate(
             draw(st.lists(st.dictionaries(st.sampled_from(NAMES), arg_specs(), max_size=2), max_size=2))
         )
     )
-    checks = _compile_args(declared, PARAMS, "tools.t")
+    checks = compile_args(declared, PARAMS, "tools.t")
     # Attenuations append extra checks, possibly on the same argument or on an undeclared one.
     for extra in draw(st.lists(st.dictionaries(st.sampled_from(NAMES), arg_specs(), max_size=2), max_size=2)):
-        checks += _compile_args(extra, PARAMS, "attenuation.t")
+        checks += compile_args(extra, PARAMS, "attenuation.t")
     return ToolPolicy(
         name="t",
         high_privilege=False,
@@ -171,10 +172,10 @@ def test_generated_source_never_contains_schema_text() -> None:
         allow_unknown=False,
         names=frozenset({hostile, "a\nb"}),
         required=frozenset({hostile}),
-        checks=_compile_args(
+        checks=compile_args(
             {hostile: ArgSpec(equals=hostile), "a\nb": ArgSpec(pattern=hostile, minimum=1.5)}, {}, "tools.t"
         ),
-        deny=((hostile, _compile_args({hostile: ArgSpec(prefix=hostile)}, {}, "deny", keep_unconstrained=True)),),
+        deny=((hostile, compile_args({hostile: ArgSpec(prefix=hostile)}, {}, "deny", keep_unconstrained=True)),),
     )
     assert hostile not in policy._source
     assert "a\nb" not in policy._source
@@ -195,7 +196,7 @@ def test_policies_of_one_shape_share_compiled_code_but_not_values() -> None:
             allow_unknown=False,
             names=frozenset({"a"}),
             required=frozenset({"a"}),
-            checks=_compile_args({"a": ArgSpec(equals=expected)}, {}, "tools.t"),
+            checks=compile_args({"a": ArgSpec(equals=expected)}, {}, "tools.t"),
         )
 
     first, second = policy("x"), policy("y")

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -105,34 +103,14 @@ def measure(
 
 @contextmanager
 def redis_url() -> Iterator[str | None]:
-    """A throwaway loopback redis-server (no persistence), or None if none is installed."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+    """A throwaway loopback redis-server (``intentguard.testing.redis_server``), or None if none is installed."""
+    if shutil.which("redis-server") is None:
         yield None
         return
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        import redis
+    from intentguard.testing import redis_server
 
-        client = redis.Redis(port=port)
-        for _ in range(500):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.01)
-        client.close()
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.kill()
-        process.wait(timeout=10)
+    with redis_server() as server:
+        yield server.url
 
 
 def main(argv: list[str] | None = None) -> int:

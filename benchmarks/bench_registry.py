@@ -21,8 +21,10 @@ import argparse
 import gc
 import multiprocessing
 import random
+import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import repeat
 from pathlib import Path
@@ -134,14 +136,14 @@ def check_ratio(rounds: int, batch: int) -> dict[str, float]:
     }
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--redis-rounds", type=int, default=300)
     parser.add_argument("--sqlite-rounds", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=800)
     parser.add_argument("--batch", type=int, default=100)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     from intentguard.testing import redis_server
 
     began = time.monotonic()
@@ -178,7 +180,8 @@ def main() -> None:
     result["within_budget"] = within
     if args.out is not None:
         merge_results(args.out, result)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

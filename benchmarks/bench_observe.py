@@ -34,7 +34,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter_ns
@@ -99,7 +98,7 @@ def subjects(name: str, text: str, session: Any, batch: int) -> list[tuple[str, 
         # A fresh call id every time, as in a run: relabelling the digest is cheap, digesting is not.
         label = f"#c{next(calls)}"
         return ledger.commit(
-            [(values, replace(origin, label=origin.label + label), found) for values, origin, found in template]
+            [(values, origin._replace(label=origin.label + label), found) for values, origin, found in template]
         )
 
     out = [

@@ -40,7 +40,7 @@ per rule and per text are returned, earliest first.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from intentguard.values import extract, normalize
@@ -227,14 +227,34 @@ _KEYS = tuple(dict.fromkeys(key for rule in (*_RULES, *_SIGNAL_RULES) for key in
 _SHORT = 2048
 
 
-def detect(text: str) -> list[Instruction]:
-    """The instructions addressed to an agent that ``text`` contains, in text order."""
-    t = normalize(text, keep_lines=True)
+def _trie(keys: Iterable[str]) -> str:
+    """A pattern that matches wherever one of ``keys`` occurs, shaped as a trie (a branch per first
+    character, and so on): the engine tries a few branches per position instead of every key."""
+    branches: dict[str, list[str]] = {}
+    for key in sorted(set(keys)):
+        branches.setdefault(key[:1], []).append(key[1:])
+    parts = []
+    for head, tails in branches.items():
+        rest = [tail for tail in tails if tail]
+        inner = _trie(rest) if rest else ""
+        parts.append(re.escape(head) + (f"(?:{inner})?" if rest and "" in tails else inner))
+    return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
+
+
+_GATE_PATTERN = re.compile(_trie(_GATE))
+
+
+def detect(text: str, *, normal: str | None = None) -> list[Instruction]:
+    """The instructions addressed to an agent that ``text`` contains, in text order. ``normal``
+    is ``normalize(text, keep_lines=True)``, where the caller has it already."""
+    t = normalize(text, keep_lines=True) if normal is None else normal
+    if not _GATE_PATTERN.search(t):
+        return []  # no key of any rule that can flag or open a window: nothing to find
     if len(t) <= _SHORT:
         present = {key for key in _KEYS if key in t}
-        return [] if present.isdisjoint(_GATE) else _scan(t, present.__contains__)
+        return _scan(t, present.__contains__)
     # A long text: every key looked up would cost more than the rules that stop at their first key.
-    return _scan(t, t.__contains__) if any(map(t.__contains__, _GATE)) else []
+    return _scan(t, t.__contains__)
 
 
 def _scan(t: str, has: Callable[[str], bool] | None) -> list[Instruction]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from intentguard.constraints import describe
 from intentguard.decision import ALLOW, Decision, Effect, Reason, ReasonCode
@@ -39,9 +39,10 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class ToolCall:
-    """A tool call the agent is about to make: the tool's name, its arguments, the call id."""
+class ToolCall(NamedTuple):
+    """A tool call the agent is about to make: the tool's name, its arguments, the call id.
+
+    A named tuple (immutable, built in C): adapters make one per tool call."""
 
     name: str
     args: Mapping[str, Any]

@@ -22,12 +22,12 @@ from __future__ import annotations
 import enum
 import json
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from intentguard.instructions import Instruction, detect
-from intentguard.values import extract, normalize, pieces
+from intentguard.values import WordMemo, extract, normal_forms, normalize, pieces
 
 __all__ = [
     "MAX_INDEXED_VALUES",
@@ -75,9 +75,11 @@ class Source(enum.StrEnum):
 _TRUSTED_SOURCES = frozenset({Source.USER, Source.SYSTEM, Source.DEVELOPER, Source.PARAM})
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """One place a value was seen: its source, its trust, and a label a person can follow."""
+class Origin(NamedTuple):
+    """One place a value was seen: its source, its trust, and a label a person can follow.
+
+    A named tuple, not a dataclass: one is made per observation and compared on every commit, and
+    a tuple is built and compared in C (a frozen dataclass costs ten times as much)."""
 
     source: Source
     trust: Trust
@@ -121,8 +123,10 @@ class Ledger:
         self.instruction_verbs: frozenset[str] = frozenset()
         self.untrusted_seen = False
         self.saturated = False
-        self.digests: DigestCache = {}
+        self.digests: DigestCache = OrderedDict()
         """What short texts yielded (see :func:`digest_text`), for this session only."""
+        self.words: WordMemo = OrderedDict()
+        """What words yielded (see :func:`intentguard.values.extract`), for this session only."""
 
     def __len__(self) -> int:
         return len(self._index)
@@ -257,10 +261,13 @@ Digest = list[tuple[Iterable[str], Origin, list[Instruction]]]
 """What ingest found, ready to :meth:`Ledger.commit`: values with their origin and instructions."""
 
 
-def digest_text(text: str, origin: Origin, *, cache: DigestCache | None = None) -> Digest:
+def digest_text(
+    text: str, origin: Origin, *, cache: DigestCache | None = None, words: WordMemo | None = None
+) -> Digest:
     """The values (and, for untrusted text, the instructions) of ``text``: the expensive part of
-    ingest, pure, so it can run outside any lock. ``cache`` (a session's :attr:`Ledger.digests`)
-    remembers what short texts yielded."""
+    ingest, pure but for its memory, so it can run outside any lock. ``cache`` (a session's
+    :attr:`Ledger.digests`) remembers what short texts yielded, ``words`` (:attr:`Ledger.words`)
+    what words did."""
     if not isinstance(text, str):
         text = str(text)
     untrusted = origin.trust is Trust.UNTRUSTED
@@ -270,13 +277,16 @@ def digest_text(text: str, origin: Origin, *, cache: DigestCache | None = None) 
     if found is None:
         # Look-alike joins ("to bob@x" -> "tobob@x") are indexed only for untrusted text: for
         # trusted text they would vouch for values nobody wrote.
-        values = extract(text, rejoin=untrusted)
+        lines, normal = normal_forms(text)
+        values = extract(text, rejoin=untrusted, memo=words, normal=normal)
         if len(text) <= _WHOLE_TEXT_LIMIT:
-            values.add(normalize(text))
-        found = (frozenset(values), tuple(detect(text)) if untrusted else ())
+            values.add(normal)
+        found = (frozenset(values), tuple(detect(text, normal=lines)) if untrusted else ())
         if cached is not None:
             if len(cached) >= _DIGESTS_LIMIT:
-                cached.pop(next(iter(cached)))  # the oldest: a burst of new texts keeps the recent ones
+                # The oldest goes: a burst of new texts keeps the recent ones. Never empty here (a
+                # thread takes one only from a full cache), and each step is one atomic call.
+                cached.popitem(last=False)
             cached[key] = found
     return [(found[0], origin, list(found[1]))]
 
@@ -286,7 +296,7 @@ def digest_text(text: str, origin: Origin, *, cache: DigestCache | None = None) 
 # digested once per session. Each observation still commits them under its own origin. The cache
 # is the session's own: one shared by every tenant would tell one tenant, by timing, what text
 # another tenant's agent saw.
-DigestCache = dict[tuple[str, bool], tuple[frozenset[str], tuple[Instruction, ...]]]
+DigestCache = OrderedDict[tuple[str, bool], tuple[frozenset[str], tuple[Instruction, ...]]]
 _DIGESTS_LIMIT = 256
 _CACHED_TEXT_LIMIT = 256
 
@@ -300,6 +310,7 @@ def digest_output(
     free_text: frozenset[str],
     derived: bool,
     cache: DigestCache | None = None,
+    words: WordMemo | None = None,
 ) -> Digest:
     """A tool's output as ledger entries: record fields as record/derived values, everything else
     as untrusted text (pure, like :func:`digest_text`)."""
@@ -307,7 +318,7 @@ def digest_output(
     if isinstance(output, str):
         parsed = _structured_or_none(output) if record else _json_or_none(output)
         if parsed is None:
-            return digest_text(output, Origin(Source.TOOL, Trust.UNTRUSTED, label, tool=tool), cache=cache)
+            return digest_text(output, Origin(Source.TOOL, Trust.UNTRUSTED, label, tool=tool), cache=cache, words=words)
         output = parsed
     digest: Digest = []
     trust = Trust.DERIVED if derived else Trust.RECORD
@@ -319,7 +330,8 @@ def digest_output(
             whole, parts = pieces(leaf)
             digest.append(([whole, *parts], Origin(Source.TOOL, trust, where, tool=tool), []))
         else:
-            digest += digest_text(str(leaf), Origin(Source.TOOL, Trust.UNTRUSTED, where, tool=tool), cache=cache)
+            untrusted = Origin(Source.TOOL, Trust.UNTRUSTED, where, tool=tool)
+            digest += digest_text(str(leaf), untrusted, cache=cache, words=words)
     return digest
 
 

@@ -15,7 +15,7 @@ import math
 import threading
 import time
 import weakref
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -110,9 +110,9 @@ class Session:
         self.ledger = Ledger()
         for name, value in intent.params.items():
             self.ledger.add_value(value, Origin(Source.PARAM, Trust.TRUSTED, f"param:{name}", param=name))
-        self._recent: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._recent: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
         self._pending: dict[str, ConfirmationRequest] = {}
-        self._confirms: dict[tuple[str, str], Decision] = {}
+        self._confirms: OrderedDict[tuple[str, str], Decision] = OrderedDict()
         self._revoked: str | None = None
         self._divergence = guard.divergence.bind(intent.schema)
         # Last: the registry reads the session's identity and chain. A delegated or resumed session
@@ -228,7 +228,8 @@ class Session:
         which are returned. ``origin`` names where it came from (a URL, a file, an agent)."""
         source = Source(source)
         where = Origin(source, trust_of(source), origin or source.value)
-        return self._ingest(lambda: digest_text(text, where, cache=self.ledger.digests))
+        ledger = self.ledger
+        return self._ingest(lambda: digest_text(text, where, cache=ledger.digests, words=ledger.words))
 
     def observe_result(self, call_id: str | None, tool: str, output: Any) -> list[Instruction]:
         """Record a tool's output. Structured output of a system-of-record tool is labelled
@@ -249,6 +250,7 @@ class Session:
                 free_text=free_text,
                 derived=derived,
                 cache=self.ledger.digests,
+                words=self.ledger.words,
             )
         )
 
@@ -327,13 +329,13 @@ class Session:
     def _confirmable(self, call: ToolCall, decision: Decision) -> None:
         """Note a CONFIRM this session gave, so a request can be opened for it (bounded)."""
         if len(self._confirms) >= 256:
-            self._confirms.pop(next(iter(self._confirms)))
+            self._confirms.popitem(last=False)
         self._confirms[(call.name, args_digest(snapshot_args(call.args)))] = decision
 
     def _remember(self, call: ToolCall) -> None:
         """Keep the arguments of recent allowed calls, to label their results (bounded)."""
         if len(self._recent) >= 256:
-            self._recent.pop(next(iter(self._recent)))
+            self._recent.popitem(last=False)
         self._recent[call.id] = (call.name, dict(call.args))  # type: ignore[index]
 
     def _trusted_args(self, tool: str, args: Mapping[str, Any]) -> bool:

@@ -32,13 +32,14 @@ import itertools
 import json
 import re
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import unquote
 
-__all__ = ["MAX_VALUES", "STOP_WORDS", "extract", "normalize", "pieces"]
+__all__ = ["MAX_VALUES", "STOP_WORDS", "WordMemo", "extract", "normal_forms", "normalize", "pieces"]
 
 MAX_VALUES = 100_000
 """The most distinct values :func:`extract` returns for one text."""
@@ -46,6 +47,13 @@ STOP_WORDS = frozenset({"com", "net", "org", "www", "http", "https", "mailto", "
 """Tokens never significant as pieces, however long."""
 
 _MAX_LEN, _MAX_LINE, _MAX_DEPTH, _JOIN, _MAX_ANCHORS = 2048, 120, 32, 4, 1024
+# A memo serves texts up to _MEMO_TEXT characters; it keeps words up to _MEMO_WORD characters,
+# _MEMO_WORDS of them, the least recently used evicted first (a few hundred kilobytes at most per
+# session).
+_MEMO_TEXT, _MEMO_WORD, _MEMO_WORDS = 4096, 64, 2048
+WordMemo = OrderedDict[str, tuple[str, ...]]
+"""What words yielded, for :func:`extract` (one session's: a memo shared by tenants would tell
+one, by timing, which words another's agent saw)."""
 _INVISIBLE = re.compile(
     "[\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u180b-\u180f\u200b-\u200f"
     "\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb\U000110bd\U000110cd"
@@ -87,7 +95,7 @@ _QUOTED = re.compile(
     "|'(?<!\\w')([^']*+)'(?!\\w)"
 )
 _HAS_DIGIT, _HAS_QUOTE = re.compile("[0-9]"), re.compile("[\"'`\u201c\u2018\u00ab]")
-_DOTTED, _YEAR = re.compile(r"\.[^\W\d_]{2}"), re.compile("[0-9]{4}")
+_DOTTED, _YEAR, _SPACED_DIGITS = re.compile(r"\.[^\W\d_]{2}"), re.compile("[0-9]{4}"), re.compile(" [0-9]{3}")
 _TOKEN = re.compile(r"[^\W_]{3,}")
 _LOCAL = re.compile(r"[\w.%+-]{1,64}")
 _HOST = re.compile(r"[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}")
@@ -117,6 +125,13 @@ def normalize(text: str, *, keep_lines: bool = False) -> str:
     return _collapse(s, keep_lines)
 
 
+def normal_forms(text: str) -> tuple[str, str]:
+    """``normalize(text, keep_lines=True)`` and ``normalize(text)``, for the cost of one: the
+    one-line form is the line-keeping form with its line breaks made spaces."""
+    lines = normalize(text, keep_lines=True)
+    return lines, lines if "\n" not in lines else " ".join(lines.split())
+
+
 def _fold(s: str) -> str:
     s = _INVISIBLE.sub("", unicodedata.normalize("NFKC", s))
     return unicodedata.normalize("NFKC", s.casefold())
@@ -130,64 +145,139 @@ def _collapse(s: str, keep_lines: bool) -> str:
     return _BREAKS.sub("\n", _BLANKS.sub(" ", s.translate(_LINE_BREAKS))).strip(" \n")
 
 
-def extract(text: str, *, rejoin: bool = True, tokens: bool = True, limit: int = MAX_VALUES) -> set[str]:
+def extract(
+    text: str,
+    *,
+    rejoin: bool = True,
+    tokens: bool = True,
+    limit: int = MAX_VALUES,
+    memo: WordMemo | None = None,
+    normal: str | None = None,
+) -> set[str]:
     """The normalised candidate values ``text`` carries, at most ``limit`` of them.
 
     ``rejoin=False`` skips undoing inserted whitespace (use it for trusted text);
-    ``tokens=False`` leaves out short lines and word tokens: entities only.
+    ``tokens=False`` leaves out short lines and word tokens: entities only. ``memo`` (one
+    session's, never shared) remembers what each word yields: the values of a short text are then
+    found with a lookup per known word, and only new words and multi-word patterns run.
+    ``normal`` is ``normalize(text)``, where the caller has it already.
     """
-    t = normalize(text)
-    words = " ".join(dict.fromkeys(t.split(" ")))
-    found: dict[str, None] = {}
-    streams: list[Iterable[str]] = [_entities(t, words, rejoin=rejoin)]
+    t = normalize(text) if normal is None else normal
+    distinct = dict.fromkeys(t.split(" "))
+    if memo is not None and tokens and len(t) <= _MEMO_TEXT:
+        found = _remembered(text, t, distinct, memo, rejoin=rejoin)
+        if len(found) <= limit:
+            return found
+    words = " ".join(distinct)
+    ordered: dict[str, None] = {}
+    streams: list[Iterable[str]] = [_word_entities(words), _text_entities(t, rejoin=rejoin)]
     if tokens:
-        lines = (
-            t if line is text else normalize(line)  # the whole text is a line: normalised already
-            for line in dict.fromkeys([text, *text.splitlines()])
-            if len(line) <= 4 * _MAX_LINE
-        )
-        streams += [(line for line in lines if len(line) <= _MAX_LINE), _TOKEN.findall(words)]
+        streams += [_lines(text, t), _TOKEN.findall(words)]
     for stream in streams:
         for value in stream:
-            if value and value not in found and len(value) <= _MAX_LEN:
-                found[value] = None
-                if len(found) >= limit:
-                    return set(found)
-    return set(found)
+            if value and value not in ordered and len(value) <= _MAX_LEN:
+                ordered[value] = None
+                if len(ordered) >= limit:
+                    return set(ordered)
+    return set(ordered)
+
+
+def _lines(text: str, t: str) -> Iterator[str]:
+    """The short lines of ``text`` (``t`` is its normal form), normalised."""
+    for line in dict.fromkeys([text, *text.splitlines()]):
+        if len(line) <= 4 * _MAX_LINE and len(normal := t if line is text else normalize(line)) <= _MAX_LINE:
+            yield normal
+
+
+def _remembered(text: str, t: str, distinct: Iterable[str], memo: WordMemo, *, rejoin: bool) -> set[str]:
+    """:func:`extract` of a short text through a word memo: the same values, found with a lookup
+    per word seen before; only new words and the patterns that span words run."""
+    found = {value for value in _text_entities(t, rejoin=rejoin) if len(value) <= _MAX_LEN}
+    for word in distinct:
+        # Taken out and put back: the least recently used go first, so frequent words stay. Each
+        # step is one atomic call: threads sharing the memo never see it half-changed.
+        known = memo.pop(word, None)
+        if known is None:
+            known = _word_values(word)
+            if len(word) > _MEMO_WORD:
+                found.update(known)
+                continue
+            if len(memo) >= _MEMO_WORDS:
+                memo.popitem(last=False)  # never empty here: a thread takes one only from a full memo
+        memo[word] = known
+        found.update(known)
+    lines = text.splitlines()
+    if lines == [text] or not lines:  # one line (or none): the text itself, in normal form
+        if len(text) <= 4 * _MAX_LINE and len(t) <= _MAX_LINE:
+            found.add(t)
+    else:
+        found.update(_lines(text, t))
+    found.discard("")
+    return found
+
+
+def _word_values(word: str) -> tuple[str, ...]:
+    """What one word yields: its entities and tokens (remembered per session by :func:`extract`)."""
+    if word.isascii() and word.isalnum():
+        # Letters and digits only: no e-mail, URL, domain, date or grouped number can be in it; an
+        # id and a token are the word itself, and all digits are also a number (up to 64 digits).
+        found = [word] if len(word) >= 3 else []
+        if word.isdigit() and len(word) <= 64 and (number := _number(word)) not in found:
+            found.append(number or word)
+        return tuple(found)
+    values = itertools.chain(_word_entities(word), _TOKEN.findall(word))
+    return tuple(dict.fromkeys(value for value in values if value and len(value) <= _MAX_LEN))
 
 
 def _entities(t: str, words: str, *, rejoin: bool) -> Iterator[str]:
     """Entities of normalised text ``t``; ``words`` holds its distinct words, for one-word patterns."""
-    if "@" in t:
+    yield from _word_entities(words)
+    yield from _text_entities(t, rejoin=rejoin)
+
+
+def _word_entities(words: str) -> Iterator[str]:
+    """Entities no space can be part of, found in ``words`` (distinct words joined by spaces):
+    what one word yields does not depend on the words around it."""
+    if "@" in words:
         for m in _EMAIL.finditer(words):
             yield from _email(m.group().lstrip("."), m.group(1))
-        if rejoin:
-            yield from _spaced_emails(t)
-    if "://" in t:
+    if "://" in words:
         for m in _URL.finditer(words):
             yield from _url(m.group())
-        if rejoin:
-            yield from _spaced_urls(t)
     # The guards skip only patterns that cannot yield here: a domain ends in a dot and two letters,
-    # an IBAN has eight digits or more, a phone number seven, both date forms a four-digit year.
+    # an ISO date has a four-digit year, numbers and ids a digit.
     if _DOTTED.search(words):
         for m in _DOMAIN.finditer(words):
             yield from _domain(m.group())
+    if _HAS_DIGIT.search(words):
+        if _YEAR.search(words):
+            for m in _ISO_DATE.finditer(words):
+                yield from _date(*m.groups())
+        for pattern in _NUMBERS[:2]:
+            yield from filter(None, map(_number, dict.fromkeys(pattern.findall(words))))
+        for m in _ID.finditer(words):
+            if len(value := m.group().rstrip(".-_")) >= 5:
+                yield value
+
+
+def _text_entities(t: str, *, rejoin: bool) -> Iterator[str]:
+    """Entities that may span words: joined-up e-mails and URLs, IBANs, phone numbers, dates like
+    ``1 May 2024``, numbers grouped by spaces and quoted strings."""
+    if rejoin and "@" in t:
+        yield from _spaced_emails(t)
+    if rejoin and "://" in t:
+        yield from _spaced_urls(t)
+    # As above: an IBAN has eight digits or more, a phone number seven; a day date and a number
+    # grouped by spaces both hold a space followed by three digits.
     if _HAS_DIGIT.search(t):
         digits = sum(map(t.count, "0123456789"))  # str.translate would cost 100x on long text
         for iban in dict.fromkeys(t[m.start() - 2 : m.end()] for m in _IBAN.finditer(t)) if digits >= 8 else ():
             yield from _ibans(iban)
-        if _YEAR.search(t):
-            for m in _ISO_DATE.finditer(words):
-                yield from _date(*m.groups())
+        if _SPACED_DIGITS.search(t):
             yield from (iso for _, _, iso in _day_dates(t))
-        for text, pattern in ((words, _NUMBERS[0]), (words, _NUMBERS[1]), (t, _NUMBERS[2])):
-            yield from filter(None, map(_number, dict.fromkeys(pattern.findall(text))))
+            yield from filter(None, map(_number, dict.fromkeys(_NUMBERS[2].findall(t))))
         if digits >= 7:
             yield from ("".join(filter(str.isdigit, phone)) for phone in dict.fromkeys(_PHONE.findall(t)))
-        for m in _ID.finditer(words):
-            if len(value := m.group().rstrip(".-_")) >= 5:
-                yield value
     if _HAS_QUOTE.search(t):
         yield from (normalize(q) for groups in _QUOTED.findall(t) if len(q := "".join(groups)) <= _MAX_LEN)
 

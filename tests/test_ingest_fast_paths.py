@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 
+import pytest
 import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -113,6 +115,15 @@ def test_the_one_line_shortcut_gives_the_line_keeping_form(text: str) -> None:
     assert values._collapse(text, True) == full
 
 
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(alphabet=" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\u2028\u2029\u00a0\u3000ab%0A\u200b") | documents() | st.text()
+)
+def test_both_normal_forms_at_once_equal_each_computed_alone(text: str) -> None:
+    """normal_forms() gives exactly the line-keeping and the one-line normal forms (breaks from %0A too)."""
+    assert values.normal_forms(text) == (normalize(text, keep_lines=True), normalize(text))
+
+
 ENTITIES = st.sampled_from(
     [
         "DE89 3704 0044 0532 0130 00",
@@ -146,8 +157,9 @@ def test_entity_guards_skip_only_patterns_that_cannot_yield(text: str) -> None:
     digits = len(re.findall("[0-9]", t))
     domains = [d for m in values._DOMAIN.finditer(words) for d in values._domain(m.group())]
     ibans = [i for m in values._IBAN.finditer(t) for i in values._ibans(t[m.start() - 2 : m.end()])]
-    dates = [d for m in values._ISO_DATE.finditer(words) for d in values._date(*m.groups())]
-    dates += [iso for _, _, iso in values._day_dates(t)]
+    iso_dates = [d for m in values._ISO_DATE.finditer(words) for d in values._date(*m.groups())]
+    day_dates = [iso for _, _, iso in values._day_dates(t)]
+    spaced_numbers = values._NUMBERS[2].findall(t)
     phones = values._PHONE.findall(t)
     if not values._DOTTED.search(words):
         assert domains == []
@@ -155,8 +167,53 @@ def test_entity_guards_skip_only_patterns_that_cannot_yield(text: str) -> None:
         assert ibans == []
     if digits < 7:
         assert phones == []
-    if not values._YEAR.search(t):
-        assert dates == []
+    if not values._YEAR.search(words):
+        assert iso_dates == []
+    if not values._SPACED_DIGITS.search(t):
+        assert day_dates == []
+        assert spaced_numbers == []
+
+
+# One word: punctuation, a non-ASCII letter and a non-ASCII digit beside letters and digits.
+WORD_SHAPES = st.text(alphabet="abcxyz0123456789._-@:/,$\u00e9\u0663", max_size=70) | st.from_regex(
+    r"[a-z0-9]{1,70}", fullmatch=True
+)
+MEMO_TEXTS = documents() | st.lists(ENTITIES | WORDS | st.text(max_size=8), max_size=8).map(" ".join) | st.text()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(MEMO_TEXTS, min_size=1, max_size=6), st.integers(1, 40), st.booleans())
+def test_extract_through_a_word_memo_equals_extract_without_one(texts: list[str], size: int, rejoin: bool) -> None:
+    """A session's word memo (however small, however often it evicts) never changes what a text yields."""
+    memo: values.WordMemo = OrderedDict()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(values, "_MEMO_WORDS", size)
+        for text in [*texts, *texts]:  # the second pass finds the words remembered
+            assert extract(text, rejoin=rejoin, memo=memo) == extract(text, rejoin=rejoin)
+            assert len(memo) <= size
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.text(alphabet="abcxyz0123456789._-@:/,$\u00e9\u0663", max_size=70)
+    | st.from_regex(r"[a-z0-9]{1,70}", fullmatch=True)
+)
+@example("0" * 64)
+@example("0" * 65)
+@example("007")
+@example("a1234")
+def test_a_words_shortcut_yields_what_its_patterns_yield(word: str) -> None:
+    """The letters-and-digits shortcut for one word gives exactly what the word patterns and tokens give."""
+    expected = {v for v in [*values._word_entities(word), *values._TOKEN.findall(word)] if v and len(v) <= 2048}
+    assert set(values._word_values(word)) == expected
+
+
+@settings(max_examples=600, deadline=None)
+@given(documents() | st.text())
+def test_the_detector_gate_finds_a_key_wherever_one_is(text: str) -> None:
+    """The trie-shaped gate matches exactly the texts that contain one of the strong rules' keys."""
+    t = normalize(text, keep_lines=True)
+    assert bool(instructions._GATE_PATTERN.search(t)) == any(key in t for key in instructions._GATE)
 
 
 @settings(max_examples=400, deadline=None)
@@ -182,7 +239,7 @@ def test_a_digest_served_again_equals_a_fresh_one(text: str, origin: Origin) -> 
     """digest_text gives the same values and instructions the second time (remembered) as computed afresh."""
     untrusted = origin.trust is Trust.UNTRUSTED
     expected = extract(text, rejoin=untrusted) | ({normalize(text)} if len(text) <= 512 else set())
-    cache: DigestCache = {}
+    cache: DigestCache = OrderedDict()
     for _ in range(2):
         [(found, where, instructions)] = digest_text(text, origin, cache=cache)
         assert set(found) == expected
@@ -193,7 +250,7 @@ def test_a_digest_served_again_equals_a_fresh_one(text: str, origin: Origin) -> 
 def test_many_distinct_short_texts_are_each_digested_right() -> None:
     """Past the number of remembered digests, each short text still yields its own values."""
     origin = Origin(Source.TOOL, Trust.UNTRUSTED, "tool:t", tool="t")
-    cache: DigestCache = {}
+    cache: DigestCache = OrderedDict()
     for i in range(1500):
         [(found, _, _)] = digest_text(f"order A{i:05d} ok", origin, cache=cache)
         assert len(cache) <= 256

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
@@ -20,6 +21,7 @@ import intentguard as ig
 __all__ = ["MessageFeed", "messages_of", "output_of"]
 
 _LIMIT = 4096  # keys remembered; an evicted message seen again is observed again, which only adds origins
+_INLINE = 256  # texts up to this long are part of their key (at most ~1 MB of keys per middleware)
 
 
 def messages_of(state: Any) -> Sequence[Any]:
@@ -39,16 +41,22 @@ def output_of(message: ToolMessage) -> Any:
     return message.content if isinstance(message.content, str) else message.text
 
 
-def _key(message: Any) -> str:
+def _fingerprint(text: str) -> str | bytes:
+    """A short text stands for itself; a long one by its SHA-256 (bytes: never equal to a text)."""
+    if len(text) <= _INLINE:
+        return text
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+def _key(message: Any) -> Hashable:
     if isinstance(message, ToolMessage):
         # Keyed by the call and its output: the output the middleware observed as the tool returned it
         # is the same message the graph later adds to its state (with a fresh message id). The call id
         # alone is the model's to choose: reused, it would keep a later output out of the ledger.
-        output = str(output_of(message)).encode("utf-8", "surrogatepass")
-        return f"tool:{message.tool_call_id}:{hashlib.sha256(output).hexdigest()}"
+        return ("tool", message.tool_call_id, _fingerprint(str(output_of(message))))
     if message.id:
-        return f"id:{message.id}"
-    return f"{message.type}:{hash(message.text)}"
+        return ("id", message.id)
+    return (message.type, _fingerprint(message.text))
 
 
 class MessageFeed:
@@ -60,11 +68,11 @@ class MessageFeed:
 
     def __init__(self, session: ig.Session) -> None:
         self._session = session
-        self._seen: dict[str, None] = {}
+        self._seen: OrderedDict[Hashable, None] = OrderedDict()
         self._lock = threading.Lock()
         self._count = 0  # how long the last state was, its last message and that message's key
         self._last_message: Any = None
-        self._last = ""
+        self._last: Hashable = None
 
     def feed(self, messages: Sequence[Any], *, system: Any = None) -> None:
         """Observe every message of ``messages`` (and the ``system`` message) not observed before."""
@@ -116,7 +124,7 @@ class MessageFeed:
             elif message.text:
                 self._session.observe(message.text, source=ig.Source.AGENT, origin=f"message:{message.type}")
 
-    def _add(self, key: str) -> None:
+    def _add(self, key: Hashable) -> None:
         if len(self._seen) >= _LIMIT:
-            self._seen.pop(next(iter(self._seen)))
+            self._seen.popitem(last=False)
         self._seen[key] = None

@@ -14,6 +14,7 @@ with a :class:`ConfirmationPayload` until it is resumed with a person's answer.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -77,7 +78,7 @@ class IntentguardMiddleware(AgentMiddleware):
         self.approver = approver
         self._clock: ig.Clock = clock if clock is not None else ig.SystemClock()
         self._feed = MessageFeed(session)
-        self._open: dict[str, ig.ConfirmationRequest] = {}
+        self._open: OrderedDict[str, ig.ConfirmationRequest] = OrderedDict()
         self._lock = threading.Lock()
 
     def wrap_model_call(
@@ -139,7 +140,7 @@ class IntentguardMiddleware(AgentMiddleware):
             opened = self.session.confirmation_request(call, decision)
             with self._lock:
                 if len(self._open) >= _OPEN_LIMIT:
-                    self._open.pop(next(iter(self._open)))
+                    self._open.popitem(last=False)
                 self._open[key] = opened
         # LangGraph runs the node again from the start once resumed: the request opened on the first
         # run is found above, so the call is checked, audited and put to a person exactly once, and

@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 __all__ = ["Session"]
 
 _log = logging.getLogger("intentguard")
+# Effects named on every check: on Python 3.11 ``Effect.ALLOW`` is a ~100 ns descriptor lookup.
+_ALLOWED, _CONFIRMED = Effect.ALLOW, Effect.CONFIRM
 
 
 class Session:
@@ -198,14 +200,14 @@ class Session:
             else:
                 decision = run_pipeline(self._extra_stages if fast else self._stages, self, call, now)
             decision, revoking = self._divergence.decide(self, call, now, decision)  # stage 5: score, narrow, revoke
-            if (decision is ALLOW or decision.effect is Effect.ALLOW) and (
-                not self._ancestors or (decision := charge_ancestors(self, name, decision)).effect is Effect.ALLOW
+            if (decision is ALLOW or decision.effect is _ALLOWED) and (
+                not self._ancestors or (decision := charge_ancestors(self, name, decision)).effect is _ALLOWED
             ):
                 used[name] += 1
                 self._used_total += 1
                 if call.id is not None and grant._lookup[name].record:
                     self._remember(call)
-            elif decision.effect is Effect.CONFIRM:
+            elif decision.effect is _CONFIRMED:
                 self._confirmable(call, decision)
             seq = next(self._seqs)
         if revoking is not None:
@@ -236,7 +238,7 @@ class Session:
         record (derived when the call's own arguments were trusted); everything else is untrusted.
         Returns the instructions found in it."""
         with self._lock:
-            policy = self._grant.tools.get(tool)
+            policy = self._grant._lookup.get(tool)
             remembered = self._recent.pop(call_id, None) if call_id is not None else None
             derived = remembered is not None and remembered[0] == tool and self._trusted_args(tool, remembered[1])
         record = policy is not None and policy.record

@@ -48,12 +48,16 @@ def _fingerprint(text: str) -> str | bytes:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
+def _tool_key(message: ToolMessage, output: Any) -> Hashable:
+    # Keyed by the call and its output: the output the middleware observed as the tool returned it
+    # is the same message the graph later adds to its state (with a fresh message id). The call id
+    # alone is the model's to choose: reused, it would keep a later output out of the ledger.
+    return ("tool", message.tool_call_id, _fingerprint(str(output)))
+
+
 def _key(message: Any) -> Hashable:
     if isinstance(message, ToolMessage):
-        # Keyed by the call and its output: the output the middleware observed as the tool returned it
-        # is the same message the graph later adds to its state (with a fresh message id). The call id
-        # alone is the model's to choose: reused, it would keep a later output out of the ledger.
-        return ("tool", message.tool_call_id, _fingerprint(str(output_of(message))))
+        return _tool_key(message, output_of(message))
     if message.id:
         return ("id", message.id)
     return (message.type, _fingerprint(message.text))
@@ -99,8 +103,12 @@ class MessageFeed:
 
     def output(self, message: ToolMessage) -> None:
         """Observe a tool's output as it comes back, before the graph adds it to the state."""
+        output = output_of(message)
+        key = _tool_key(message, output)
         with self._lock:
-            self._take((message,))
+            if key not in self._seen:
+                self._add(key)
+                self._session.observe_result(message.tool_call_id, message.name or "", output)
 
     def mark(self, message: ToolMessage) -> None:
         """Remember that ``message`` is the guard's own refusal, never to be observed."""

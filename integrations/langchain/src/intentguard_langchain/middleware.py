@@ -31,6 +31,8 @@ from intentguard_langchain._observe import MessageFeed, messages_of
 __all__ = ["IntentguardMiddleware", "refusal"]
 
 _OPEN_LIMIT = 256  # open confirmation requests kept per middleware; an evicted one is asked afresh
+# Effects named on every call: on Python 3.11 ``ig.Effect.ALLOW`` costs ~100 ns more than a global.
+_ALLOWED, _DENIED = ig.Effect.ALLOW, ig.Effect.DENY
 
 ToolResult = ToolMessage | Command[Any]
 ModelResult = ModelResponse[Any] | AIMessage | ExtendedModelResponse[Any]
@@ -133,9 +135,9 @@ class IntentguardMiddleware(AgentMiddleware):
         fresh = opened is None
         if opened is None:
             decision = self.session.check(call)
-            if decision.effect is ig.Effect.ALLOW:
+            if decision.effect is _ALLOWED:
                 return None
-            if decision.effect is ig.Effect.DENY:
+            if decision.effect is _DENIED:
                 return self._refuse(call, decision)
             opened = self.session.confirmation_request(call, decision)
             with self._lock:
@@ -156,7 +158,7 @@ class IntentguardMiddleware(AgentMiddleware):
         else:
             approval = to_approval(answer, opened, approver=self.approver, now=self._clock())
         decision = self.session.apply_approval(call, approval)
-        return None if decision.effect is ig.Effect.ALLOW else self._refuse(call, decision)
+        return None if decision.effect is _ALLOWED else self._refuse(call, decision)
 
     def _refuse(self, call: ig.ToolCall, decision: ig.Decision) -> ToolMessage:
         message = refusal(call, decision)

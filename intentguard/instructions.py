@@ -1,7 +1,7 @@
 """Instructions addressed to the agent inside untrusted content: deterministic and explainable.
 
 :func:`detect` runs a fixed table of rules over the normal form of a text (the same one
-:mod:`intentguard.values` uses, line breaks kept) and returns one :class:`Instruction` per
+values are matched in, :mod:`intentguard.normal`, line breaks kept) and returns one :class:`Instruction` per
 finding, each naming its rule, the sentence it matched, the values it mentions (the attacker's
 address, IBAN, URL, amount) and the action verbs near it.
 
@@ -43,7 +43,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from intentguard.values import extract, normalize
+from intentguard.normal import normalize
+from intentguard.values import extract
 
 __all__ = ["MAX_INSTRUCTIONS", "VERBS", "Instruction", "detect"]
 

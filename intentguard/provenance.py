@@ -27,7 +27,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from intentguard.instructions import Instruction, detect
-from intentguard.values import WordMemo, extract, normal_forms, normalize, pieces
+from intentguard.normal import normal_forms, normalize
+from intentguard.values import WordMemo, extract, pieces
 
 __all__ = [
     "MAX_INDEXED_VALUES",

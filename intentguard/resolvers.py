@@ -17,8 +17,8 @@ from datetime import date
 from typing import Any
 
 from intentguard.errors import ConfigurationError, MissingExtraError
+from intentguard.normal import normalize
 from intentguard.replay import ResolvedIntent
-from intentguard.values import normalize
 
 __all__ = ["EXTRACTORS", "LLMResolver", "Rule", "RuleResolver"]
 

@@ -11,10 +11,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import intentguard as ig
-from intentguard import instructions, values
+from intentguard import entities, instructions, normal, values
 from intentguard.instructions import detect
+from intentguard.normal import normalize
 from intentguard.provenance import DigestCache, Origin, Source, Trust, _structured_or_none, digest_text
-from intentguard.values import extract, normalize
+from intentguard.values import extract
 from tests.conftest import REFUND_PARAMS
 from tests.test_instructions import BENIGN, INJECTIONS
 
@@ -111,8 +112,8 @@ def test_detect_equals_the_scan_that_skips_no_rule(text: str) -> None:
 @given(st.text(alphabet=" \t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\u00a0\u3000ab.%") | documents())
 def test_the_one_line_shortcut_gives_the_line_keeping_form(text: str) -> None:
     """The line-keeping collapse with its one-line shortcut equals the full regex collapse."""
-    full = values._BREAKS.sub("\n", values._BLANKS.sub(" ", text.translate(values._LINE_BREAKS))).strip(" \n")
-    assert values._collapse(text, True) == full
+    full = normal._BREAKS.sub("\n", normal._BLANKS.sub(" ", text.translate(normal._LINE_BREAKS))).strip(" \n")
+    assert normal._collapse(text, True) == full
 
 
 @settings(max_examples=400, deadline=None)
@@ -121,7 +122,7 @@ def test_the_one_line_shortcut_gives_the_line_keeping_form(text: str) -> None:
 )
 def test_both_normal_forms_at_once_equal_each_computed_alone(text: str) -> None:
     """normal_forms() gives exactly the line-keeping and the one-line normal forms (breaks from %0A too)."""
-    assert values.normal_forms(text) == (normalize(text, keep_lines=True), normalize(text))
+    assert normal.normal_forms(text) == (normalize(text, keep_lines=True), normalize(text))
 
 
 ENTITIES = st.sampled_from(
@@ -151,25 +152,25 @@ ENTITIES = st.sampled_from(
 @settings(max_examples=600, deadline=None)
 @given(st.lists(ENTITIES | WORDS | st.text(max_size=8), max_size=8).map(" ".join))
 def test_entity_guards_skip_only_patterns_that_cannot_yield(text: str) -> None:
-    """Where a guard in values._entities fails, the pattern it guards yields nothing either."""
+    """Where a guard in the entity finders fails, the pattern it guards yields nothing either."""
     t = normalize(text)
     words = " ".join(dict.fromkeys(t.split(" ")))
     digits = len(re.findall("[0-9]", t))
-    domains = [d for m in values._DOMAIN.finditer(words) for d in values._domain(m.group())]
-    ibans = [i for m in values._IBAN.finditer(t) for i in values._ibans(t[m.start() - 2 : m.end()])]
-    iso_dates = [d for m in values._ISO_DATE.finditer(words) for d in values._date(*m.groups())]
-    day_dates = [iso for _, _, iso in values._day_dates(t)]
-    spaced_numbers = values._NUMBERS[2].findall(t)
-    phones = values._PHONE.findall(t)
-    if not values._DOTTED.search(words):
+    domains = [d for m in entities._DOMAIN.finditer(words) for d in entities._domain(m.group())]
+    ibans = [i for m in entities._IBAN.finditer(t) for i in entities._ibans(t[m.start() - 2 : m.end()])]
+    iso_dates = [d for m in entities._ISO_DATE.finditer(words) for d in entities._date(*m.groups())]
+    day_dates = [iso for _, _, iso in entities._day_dates(t)]
+    spaced_numbers = entities._NUMBERS[2].findall(t)
+    phones = entities._PHONE.findall(t)
+    if not entities._DOTTED.search(words):
         assert domains == []
     if digits < 8:
         assert ibans == []
     if digits < 7:
         assert phones == []
-    if not values._YEAR.search(words):
+    if not entities._YEAR.search(words):
         assert iso_dates == []
-    if not values._SPACED_DIGITS.search(t):
+    if not entities._SPACED_DIGITS.search(t):
         assert day_dates == []
         assert spaced_numbers == []
 
@@ -204,7 +205,9 @@ def test_extract_through_a_word_memo_equals_extract_without_one(texts: list[str]
 @example("a1234")
 def test_a_words_shortcut_yields_what_its_patterns_yield(word: str) -> None:
     """The letters-and-digits shortcut for one word gives exactly what the word patterns and tokens give."""
-    expected = {v for v in [*values._word_entities(word), *values._TOKEN.findall(word)] if v and len(v) <= 2048}
+    expected = {
+        v for v in [*entities.word_entities(word), *values._TOKEN.findall(word)] if v and len(v) <= entities.MAX_LEN
+    }
     assert set(values._word_values(word)) == expected
 
 

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from intentguard.values import MAX_VALUES, extract, normalize, pieces
+from intentguard.normal import normalize
+from intentguard.values import MAX_VALUES, extract, pieces
 
 EMAIL = "attacker@evil.example"
 IBAN = "DE89 3704 0044 0532 0130 00"
@@ -277,11 +278,11 @@ def test_whole_of_a_string_is_normalised(text: str) -> None:
     assert normalize(whole) == whole
 
 
-@pytest.mark.parametrize("module", ["values.py", "instructions.py"])
+@pytest.mark.parametrize("module", ["normal.py", "entities.py", "values.py", "instructions.py"])
 def test_modules_use_the_standard_library_only(module: str) -> None:
-    """The value and instruction modules import nothing outside the standard library (no pydantic)."""
+    """The text modules (normal form, entities, values, instructions) import nothing outside the standard library."""
     tree = ast.parse((Path(__file__).parent.parent / "intentguard" / module).read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     outside = {name for name in imported if name.split(".")[0] not in sys.stdlib_module_names}
-    assert outside <= {"intentguard.values"}
+    assert outside <= {"intentguard.normal", "intentguard.entities", "intentguard.values"}

@@ -94,8 +94,9 @@ class Requests:
             for i in range(count)
         ]
         self.results = {f"call-{i}": ToolMessage(RESULT, tool_call_id=f"call-{i}", name=TOOL) for i in range(count)}
-        # A distinct output of the same length per call id: more of them than the library remembers
-        # digests of (1,024), so each is digested afresh.
+        # A distinct output of the same length per call id, cycling through more of them than a
+        # session remembers digests (256) or words (2,048) of: each is digested afresh, its new
+        # order id a word never seen before.
         self.fresh_results = {
             f"call-{i}": ToolMessage(f"refunded 25.0 on A{i:04d}", tool_call_id=f"call-{i}", name=TOOL)
             for i in range(count)

@@ -33,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +45,7 @@ from benchmarks.results_file import merge_results
 
 RESULT = "refunded 25.00 on A123"  # the LangChain benchmark's tool output
 RECORD = {"order_id": "A123", "status": "shipped", "amount": 25.0, "email": "ann@example.com", "carrier": "DHL"}
-FRESH = 10_000  # distinct short outputs, cycled: far more than the library remembers digests of (1,024)
+FRESH = 10_000  # distinct short outputs, cycled: far more than a session remembers (256 digests, 2,048 words)
 OBSERVE_BUDGET_US = 20.0  # the LangChain reference (26 us per tool call) less the decision (~6 us)
 
 
@@ -68,12 +69,13 @@ def timed(n: int, run: Callable[[int], Any]) -> float:
 def subjects(name: str, text: str, session: Any, batch: int) -> list[tuple[str, int, Callable[[int], Any]]]:
     """(key, calls per batch, the call) for one output."""
     from intentguard.instructions import detect
-    from intentguard.provenance import Ledger, digest_output
+    from intentguard.provenance import DigestCache, Ledger, digest_output
     from intentguard.values import extract
 
     # A session remembers the digests of short texts (Ledger.digests); forgetting them before a call
-    # times the first sight of a text (the dict is at most one entry long here, so clearing it is cheap).
-    cache: dict[Any, Any] = {}
+    # times the first sight of a text (the dict is at most one entry long here, so clearing it is
+    # cheap). No word memory is passed: every word is new, as on a session's first output.
+    cache: DigestCache = OrderedDict()
     forget = cache.clear
 
     n = max(1, batch * 32 // max(32, len(text)))  # about the same time per batch for every output

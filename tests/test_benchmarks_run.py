@@ -112,3 +112,11 @@ def test_benchmark_runs_and_writes_its_keys(case: Case, tmp_path: Path) -> None:
         if not (finite_number(budget) and finite_number(results.get(key)))
     }
     assert bad_budgets == {}
+
+
+@pytest.mark.parametrize("mode", ["fresh", "same", "decide"])
+def test_the_instruction_count_driver_runs_every_mode(mode: str) -> None:
+    """benchmarks.hook_instructions (run under valgrind by hand) drives allowed tool calls in each mode."""
+    from benchmarks import hook_instructions
+
+    assert hook_instructions.main([mode, "5"]) == 0

@@ -19,16 +19,17 @@ argument constraints and the divergence score back the ledger up there.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sized
 from typing import Any, NamedTuple
 
 from intentguard.instructions import Instruction, detect
 from intentguard.normal import normal_forms, normalize
-from intentguard.values import WordMemo, extract, pieces
+from intentguard.values import MAX_VALUES, WordMemo, extract, pieces
 
 __all__ = [
     "MAX_INDEXED_VALUES",
@@ -153,6 +154,10 @@ class Ledger:
             self._add_all(values, origin)
             if origin.trust is _UNTRUSTED:
                 self.untrusted_seen = True
+                # extract() stops at MAX_VALUES: what an untrusted text held past that is unseen,
+                # and an unseen value passes. Provenance fails closed from here on instead.
+                if isinstance(values, Sized) and len(values) >= MAX_VALUES:
+                    self.saturated = True
             for instruction in instructions:
                 self._add_instruction(instruction, origin)
             found += instructions
@@ -294,9 +299,10 @@ def digest_text(
         found = (frozenset(values), tuple(detect(text, normal=lines)) if untrusted else ())
         if cached is not None:
             if len(cached) >= _DIGESTS_LIMIT:
-                # The oldest goes: a burst of new texts keeps the recent ones. Never empty here (a
-                # thread takes one only from a full cache), and each step is one atomic call.
-                cached.popitem(last=False)
+                # The oldest goes: a burst of new texts keeps the recent ones (threads evicting at
+                # once may empty it; each step is one atomic call).
+                with contextlib.suppress(KeyError):
+                    cached.popitem(last=False)
             cached[key] = found
     return [(found[0], origin, list(found[1]))]
 

@@ -16,11 +16,13 @@ proportion to the argument, never to the context.
   A value assembled from several texts is found through its pieces.
 
 :data:`MAX_VALUES` caps one text's yield (entities, then lines, then tokens); a value past the cap
-is left *unseen*, never trusted.
+is left *unseen*, never trusted, and an untrusted text that reaches the cap saturates the ledger
+(provenance then fails closed, :class:`intentguard.provenance.Ledger`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import re
@@ -49,9 +51,9 @@ STOP_WORDS = frozenset({"com", "net", "org", "www", "http", "https", "mailto", "
 
 _MAX_LINE, _MAX_DEPTH = 120, 32
 # A memo serves texts up to _MEMO_TEXT characters; it keeps words up to _MEMO_WORD characters,
-# _MEMO_WORDS of them, the least recently used evicted first (a few hundred kilobytes at most per
-# session).
-_MEMO_TEXT, _MEMO_WORD, _MEMO_WORDS, _SHORT_TEXT = 4096, 64, 2048, 256
+# _MEMO_WORDS of them, the least recently used evicted first: about 3 MB per session at most
+# (crafted 64-character words), tens of kilobytes for ordinary text.
+_MEMO_TEXT, _MEMO_WORD, _MEMO_WORDS = 4096, 64, 2048
 WordMemo = OrderedDict[str, tuple[str, ...]]
 """What words yielded, for :func:`extract` (one session's: a memo shared by tenants would tell
 one, by timing, which words another's agent saw)."""
@@ -110,14 +112,15 @@ def _remembered(text: str, t: str, distinct: Iterable[str], memo: WordMemo, *, r
     for word in distinct:
         # Taken out and put back: the least recently used go first, so frequent words stay. Each
         # step is one atomic call: threads sharing the memo never see it half-changed.
+        if len(word) > _MEMO_WORD:
+            found.update(_word_values(word))
+            continue
         known = memo.pop(word, None)
         if known is None:
             known = _word_values(word)
-            if len(word) > _MEMO_WORD:
-                found.update(known)
-                continue
             if len(memo) >= _MEMO_WORDS:
-                memo.popitem(last=False)  # never empty here: a thread takes one only from a full memo
+                with contextlib.suppress(KeyError):  # threads evicting at once may empty it
+                    memo.popitem(last=False)
         memo[word] = known
         found.update(known)
     lines = text.splitlines()
@@ -135,7 +138,7 @@ def _word_values(word: str) -> tuple[str, ...]:
     if word.isascii() and word.isalnum():
         # Letters and digits only: no e-mail, URL, domain, date or grouped number can be in it; an
         # id and a token are the word itself, and all digits are also a number (up to 64 digits).
-        found = [word] if len(word) >= 3 else []
+        found = [word] if 3 <= len(word) <= MAX_LEN else []
         if word.isdigit() and len(word) <= 64 and (number := canonical_number(word)) not in found:
             found.append(number or word)
         return tuple(found)

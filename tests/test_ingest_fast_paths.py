@@ -184,6 +184,7 @@ MEMO_TEXTS = documents() | st.lists(ENTITIES | WORDS | st.text(max_size=8), max_
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(MEMO_TEXTS, min_size=1, max_size=6), st.integers(1, 40), st.booleans())
+@example(["x " + "b1" * 1100, "a" * 3000], 2, True)  # words longer than any value
 def test_extract_through_a_word_memo_equals_extract_without_one(texts: list[str], size: int, rejoin: bool) -> None:
     """A session's word memo (however small, however often it evicts) never changes what a text yields."""
     memo: values.WordMemo = OrderedDict()
@@ -201,6 +202,7 @@ def test_extract_through_a_word_memo_equals_extract_without_one(texts: list[str]
 )
 @example("0" * 64)
 @example("0" * 65)
+@example("a" * 2049)  # longer than any value: yields nothing, like the patterns
 @example("007")
 @example("a1234")
 def test_a_words_shortcut_yields_what_its_patterns_yield(word: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from intentguard_langchain import IntentguardMiddleware, guard_tool
+from intentguard_langchain._observe import MessageFeed
 from langchain.agents.middleware import ModelRequest, ModelResponse
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool
@@ -228,3 +229,13 @@ def test_a_reused_call_id_never_hides_a_tool_output(guard: ig.Guard, session: ig
     result = graph.invoke(turn("issue_refund", "r2", order_id="A123", amount=45.0), CONFIG)
     assert desk.ran == ["search_kb"]
     assert result["__interrupt__"][0].value["reasons"][0]["code"] == "UNTRUSTED_INSTRUCTION"
+
+
+def test_one_output_of_two_tools_under_a_reused_call_id_is_observed_for_each(session: ig.Session) -> None:
+    """A call id the model reuses never keeps another tool's byte-identical output from adding its own origin."""
+    feed = MessageFeed(session)
+    feed.output(ToolMessage("order a123 is on its way", tool_call_id="c1", name="lookup_order"))
+    feed.output(ToolMessage("order a123 is on its way", tool_call_id="c1", name="search_kb"))
+    feed.output(ToolMessage("order a123 is on its way", tool_call_id="c1", name="search_kb"))  # seen: skipped
+    origins = session.ledger.origins("order a123 is on its way")
+    assert sorted(origin.label for origin in origins) == ["tool:lookup_order#c1", "tool:search_kb#c1"]

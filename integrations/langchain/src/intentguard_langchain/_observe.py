@@ -49,10 +49,11 @@ def _fingerprint(text: str) -> str | bytes:
 
 
 def _tool_key(message: ToolMessage, output: Any) -> Hashable:
-    # Keyed by the call and its output: the output the middleware observed as the tool returned it
-    # is the same message the graph later adds to its state (with a fresh message id). The call id
-    # alone is the model's to choose: reused, it would keep a later output out of the ledger.
-    return ("tool", message.tool_call_id, _fingerprint(str(output)))
+    # Keyed by the call, the tool and its output: the output the middleware observed as the tool
+    # returned it is the same message the graph later adds to its state (with a fresh message id).
+    # The call id alone is the model's to choose: reused, it would keep a later output (or the same
+    # output of another tool, with its own origin) out of the ledger.
+    return ("tool", message.tool_call_id, message.name, _fingerprint(str(output)))
 
 
 def _key(message: Any) -> Hashable:

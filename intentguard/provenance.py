@@ -24,7 +24,7 @@ import enum
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sized
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from intentguard.instructions import Instruction, detect
@@ -156,7 +156,7 @@ class Ledger:
                 self.untrusted_seen = True
                 # extract() stops at MAX_VALUES: what an untrusted text held past that is unseen,
                 # and an unseen value passes. Provenance fails closed from here on instead.
-                if isinstance(values, Sized) and len(values) >= MAX_VALUES:
+                if values.__class__ is frozenset and len(values) >= MAX_VALUES:  # digest_text gives frozensets
                     self.saturated = True
             for instruction in instructions:
                 self._add_instruction(instruction, origin)

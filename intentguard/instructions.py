@@ -1,7 +1,7 @@
 """Instructions addressed to the agent inside untrusted content: deterministic and explainable.
 
-:func:`detect` runs a fixed table of rules over the normal form of a text (the same one
-values are matched in, :mod:`intentguard.normal`, line breaks kept) and returns one :class:`Instruction` per
+:func:`detect` runs a fixed table of rules over the normal form of a text (the one values are
+matched in, :mod:`intentguard.normal`, line breaks kept) and returns one :class:`Instruction` per
 finding, each naming its rule, the sentence it matched, the values it mentions (the attacker's
 address, IBAN, URL, amount) and the action verbs near it.
 

@@ -68,8 +68,9 @@ def timed(n: int, run: Callable[[int], Any]) -> float:
 
 def subjects(name: str, text: str, session: Any, batch: int) -> list[tuple[str, int, Callable[[int], Any]]]:
     """(key, calls per batch, the call) for one output."""
+    from intentguard.ingest import DigestCache, digest_output
     from intentguard.instructions import detect
-    from intentguard.provenance import DigestCache, Ledger, digest_output
+    from intentguard.provenance import Ledger
     from intentguard.values import extract
 
     # A session remembers the digests of short texts (Ledger.digests); forgetting them before a call

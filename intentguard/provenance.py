@@ -10,7 +10,8 @@ and so is every instruction found in it.
 All the work happens at ingest: text is normalised and its candidate values (addresses,
 ids, amounts, tokens, ...) are indexed once (:mod:`intentguard.values`). Looking an argument
 up costs in proportion to the argument, never to the context. Instructions addressed to the
-agent inside untrusted text are detected at ingest too (:mod:`intentguard.instructions`).
+agent inside untrusted text are detected at ingest too (:mod:`intentguard.instructions`);
+:mod:`intentguard.ingest` turns texts and tool outputs into ledger entries.
 
 What the ledger cannot see: a value the model paraphrased, translated, computed or decoded
 from an encoding the ledger does not undo is *unseen*, not tainted. Deny rules, budgets,
@@ -19,38 +20,25 @@ argument constraints and the divergence score back the ledger up there.
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import json
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from intentguard.instructions import Instruction, detect
-from intentguard.normal import normal_forms, normalize
-from intentguard.values import MAX_VALUES, WordMemo, extract, pieces
+from intentguard.instructions import Instruction
+from intentguard.normal import normalize
+from intentguard.values import MAX_VALUES, WordMemo, pieces
 
-__all__ = [
-    "MAX_INDEXED_VALUES",
-    "Digest",
-    "Ledger",
-    "Origin",
-    "Source",
-    "Trust",
-    "allowed_by",
-    "digest_output",
-    "digest_text",
-    "tool_words",
-    "trust_of",
-]
+if TYPE_CHECKING:
+    from intentguard.ingest import Digest, DigestCache
+
+__all__ = ["MAX_INDEXED_VALUES", "Ledger", "Origin", "Source", "Trust", "allowed_by", "tool_words", "trust_of"]
 
 MAX_INDEXED_VALUES = 1_000_000
 """Distinct values one session's ledger indexes; past this it is *saturated* and fails closed."""
 _MAX_ORIGINS_PER_VALUE = 16
 _MAX_INSTRUCTIONS = 1_000
-_WHOLE_TEXT_LIMIT = 512
-_MAX_STRUCTURED_TEXT = 1 << 20
 
 
 class Trust(enum.IntEnum):
@@ -77,13 +65,7 @@ class Source(enum.StrEnum):
 _TRUSTED_SOURCES = frozenset({Source.USER, Source.SYSTEM, Source.DEVELOPER, Source.PARAM})
 # Hot paths name enum members through these: on Python 3.11 ``Trust.UNTRUSTED`` is a ~100 ns
 # descriptor lookup, a module global ~15 ns.
-_TRUSTED, _DERIVED, _RECORD, _UNTRUSTED, _TOOL = (
-    Trust.TRUSTED,
-    Trust.DERIVED,
-    Trust.RECORD,
-    Trust.UNTRUSTED,
-    Source.TOOL,
-)
+_TRUSTED, _DERIVED, _UNTRUSTED = Trust.TRUSTED, Trust.DERIVED, Trust.UNTRUSTED
 
 
 class Origin(NamedTuple):
@@ -272,85 +254,6 @@ class Ledger:
         self.instruction_verbs = self.instruction_verbs | instruction.verbs
 
 
-Digest = list[tuple[Iterable[str], Origin, list[Instruction]]]
-"""What ingest found, ready to :meth:`Ledger.commit`: values with their origin and instructions."""
-
-
-def digest_text(
-    text: str, origin: Origin, *, cache: DigestCache | None = None, words: WordMemo | None = None
-) -> Digest:
-    """The values (and, for untrusted text, the instructions) of ``text``: the expensive part of
-    ingest, pure but for its memory, so it can run outside any lock. ``cache`` (a session's
-    :attr:`Ledger.digests`) remembers what short texts yielded, ``words`` (:attr:`Ledger.words`)
-    what words did."""
-    if not isinstance(text, str):
-        text = str(text)
-    untrusted = origin.trust is _UNTRUSTED
-    key = (text, untrusted)
-    cached = cache if cache is not None and len(text) <= _CACHED_TEXT_LIMIT else None
-    found = cached.get(key) if cached is not None else None
-    if found is None:
-        # Look-alike joins ("to bob@x" -> "tobob@x") are indexed only for untrusted text: for
-        # trusted text they would vouch for values nobody wrote.
-        lines, normal = normal_forms(text)
-        values = extract(text, rejoin=untrusted, memo=words, normal=normal)
-        if len(text) <= _WHOLE_TEXT_LIMIT:
-            values.add(normal)
-        found = (frozenset(values), tuple(detect(text, normal=lines)) if untrusted else ())
-        if cached is not None:
-            if len(cached) >= _DIGESTS_LIMIT:
-                # The oldest goes: a burst of new texts keeps the recent ones (threads evicting at
-                # once may empty it; each step is one atomic call).
-                with contextlib.suppress(KeyError):
-                    cached.popitem(last=False)
-            cached[key] = found
-    return [(found[0], origin, list(found[1]))]
-
-
-# Short outputs recur ("ok", "sent", a status field): what a text yields depends only on the text
-# and whether it is trusted, and the values and instructions are immutable, so a short text is
-# digested once per session. Each observation still commits them under its own origin. The cache
-# is the session's own: one shared by every tenant would tell one tenant, by timing, what text
-# another tenant's agent saw.
-DigestCache = OrderedDict[tuple[str, bool], tuple[frozenset[str], tuple[Instruction, ...]]]
-_DIGESTS_LIMIT = 256
-_CACHED_TEXT_LIMIT = 256
-
-
-def digest_output(
-    output: Any,
-    *,
-    tool: str,
-    call_id: str | None,
-    record: bool,
-    free_text: frozenset[str],
-    derived: bool,
-    cache: DigestCache | None = None,
-    words: WordMemo | None = None,
-) -> Digest:
-    """A tool's output as ledger entries: record fields as record/derived values, everything else
-    as untrusted text (pure, like :func:`digest_text`)."""
-    label = f"tool:{tool}" + (f"#{call_id}" if call_id else "")
-    if isinstance(output, str):
-        parsed = _structured_or_none(output) if record else _json_or_none(output)
-        if parsed is None:
-            return digest_text(output, Origin(_TOOL, _UNTRUSTED, label, tool), cache=cache, words=words)
-        output = parsed
-    digest: Digest = []
-    trust = _DERIVED if derived else _RECORD
-    for path, key, leaf in _leaves(output, "$"):
-        where = f"{label} {path}"
-        # A record field is a value of the record unless it is declared free text or reads like it.
-        is_field = not isinstance(leaf, str) or (len(leaf) <= _WHOLE_TEXT_LIMIT and "\n" not in leaf)
-        if record and key not in free_text and is_field:
-            whole, parts = pieces(leaf)
-            digest.append(([whole, *parts], Origin(_TOOL, trust, where, tool), []))
-        else:
-            untrusted = Origin(_TOOL, _UNTRUSTED, where, tool)
-            digest += digest_text(str(leaf), untrusted, cache=cache, words=words)
-    return digest
-
-
 _PIECES: dict[tuple[type, Any], tuple[str, frozenset[str]]] = {}
 _SCALARS = frozenset({str, int, float, bool})
 _PIECES_LIMIT = 4096
@@ -377,47 +280,3 @@ def _pieces(value: Any) -> tuple[str, frozenset[str]]:
 def trust_of(source: Source) -> Trust:
     """The trust of text from ``source``: user, system, developer and parameters are trusted."""
     return _TRUSTED if source in _TRUSTED_SOURCES else _UNTRUSTED
-
-
-def _json_or_none(text: str) -> Any:
-    stripped = text.lstrip()
-    if not stripped.startswith(("{", "[")):
-        return None
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-
-
-# A YAML mapping or sequence needs one of these: ":" or "?" (keys), "-" (items), brackets or
-# braces (flow style), "!" (tags such as !!set). Text without any is a scalar: no need to parse it.
-_YAML_COLLECTION = re.compile(r"[:?\-\[\]{}!]")
-
-
-def _structured_or_none(text: str) -> Any:
-    """A record tool's text output as data: JSON, or YAML (many agent frameworks print tool
-    results as YAML). Plain text, scalars and anything unparsable stay text (None)."""
-    parsed = _json_or_none(text)
-    if parsed is not None or len(text) > _MAX_STRUCTURED_TEXT or not _YAML_COLLECTION.search(text):
-        return parsed
-    import yaml  # already loaded by the guard; imported here so `import intentguard` stays light
-
-    try:
-        loaded = yaml.safe_load(text)
-    except (yaml.YAMLError, RecursionError, ValueError):
-        return None
-    return loaded if isinstance(loaded, dict | list) else None
-
-
-def _leaves(node: Any, path: str, key: str = "", depth: int = 0) -> Iterator[tuple[str, str, Any]]:
-    """Every scalar of a JSON-like value with its JSON path and the name of its field."""
-    if depth > 64:
-        yield path, key, json.dumps(node, default=str)[:100_000]
-    elif isinstance(node, Mapping):
-        for name, child in node.items():
-            yield from _leaves(child, f"{path}.{name}", str(name).casefold(), depth + 1)
-    elif isinstance(node, list | tuple):
-        for index, child in enumerate(node):
-            yield from _leaves(child, f"{path}[{index}]", key, depth + 1)
-    elif node is not None:
-        yield path, key, node

@@ -35,6 +35,7 @@ from intentguard.gates import (
 )
 from intentguard.grant import Grant
 from intentguard.identity import AgentIdentity, DelegationChain, Principal
+from intentguard.ingest import Digest, digest_output, digest_text
 from intentguard.instructions import Instruction
 from intentguard.intent import Intent
 from intentguard.pipeline import (
@@ -46,7 +47,7 @@ from intentguard.pipeline import (
     run_pipeline,
     snapshot_args,
 )
-from intentguard.provenance import Digest, Ledger, Origin, Source, Trust, digest_output, digest_text, trust_of
+from intentguard.provenance import Ledger, Origin, Source, Trust, trust_of
 
 if TYPE_CHECKING:
     from intentguard.guard import Guard

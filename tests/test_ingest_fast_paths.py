@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 import intentguard as ig
 from intentguard import entities, instructions, normal, values
+from intentguard.ingest import DigestCache, _structured_or_none, digest_text
 from intentguard.instructions import detect
 from intentguard.normal import normalize
-from intentguard.provenance import DigestCache, Origin, Source, Trust, _structured_or_none, digest_text
+from intentguard.provenance import Origin, Source, Trust
 from intentguard.values import extract
 from tests.conftest import REFUND_PARAMS
 from tests.test_instructions import BENIGN, INJECTIONS

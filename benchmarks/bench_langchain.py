@@ -31,7 +31,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter_ns
 from typing import Any
@@ -47,8 +46,8 @@ from benchmarks.latency import (
     Setup,
     TextGen,
     drain,
-    machine,
     percentile,
+    stamp,
     time_floor,
 )
 from benchmarks.results_file import merge_results
@@ -308,9 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = measure(
         rounds=options.rounds, batch=options.batch, node_rounds=options.node_rounds, node_batch=options.node_batch
     )
-    result["langchain_duration_s"] = time.perf_counter() - began
-    result["langchain_timestamp"] = datetime.now(UTC).isoformat(timespec="seconds")
-    result["langchain_machine"] = machine()
+    stamp(result, "langchain", began)
     print(report(result))
     if options.out is not None:
         merge_results(options.out, result)

@@ -35,12 +35,11 @@ import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter_ns
 from typing import Any
 
-from benchmarks.latency import SEED, TOOL, UNTRUSTED_KB, Setup, TextGen, machine, percentile, time_floor
+from benchmarks.latency import SEED, TOOL, UNTRUSTED_KB, Setup, TextGen, percentile, stamp, time_floor
 from benchmarks.results_file import merge_results
 
 RESULT = "refunded 25.00 on A123"  # the LangChain benchmark's tool output
@@ -182,9 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser.parse_args(argv)
     began = time.perf_counter()
     result = measure(rounds=options.rounds, batch=options.batch)
-    result["observe_duration_s"] = time.perf_counter() - began
-    result["observe_timestamp"] = datetime.now(UTC).isoformat(timespec="seconds")
-    result["observe_machine"] = machine()
+    stamp(result, "observe", began)
     print(report(result))
     if options.out is not None:
         merge_results(options.out, result)

@@ -617,6 +617,14 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
 
 
+def stamp(result: dict[str, Any], prefix: str, began: float) -> None:
+    """Mark one script's figures with how long it ran (since ``began``, a ``perf_counter``), when
+    and on what machine, under its key prefix."""
+    result[f"{prefix}_duration_s"] = time.perf_counter() - began
+    result[f"{prefix}_timestamp"] = datetime.now(UTC).isoformat(timespec="seconds")
+    result[f"{prefix}_machine"] = machine()
+
+
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     try:
